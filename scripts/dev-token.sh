@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Creates the dev SoftHSM token under $KMS_DATA_DIR (default ./data) unless it exists:
+#   $KMS_DATA_DIR/softhsm2.conf   from hsm-config/softhsm2.conf.template
+#   $KMS_DATA_DIR/tokens/         the token's object files
+#   $KMS_DATA_DIR/token.pin       user PIN, mode 0600 (KMS_PIN wins when set)
+# Does nothing when KMS_PKCS11_MODULE selects a real HSM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { echo "[dev-token] $*" >&2; }
+
+if [ -n "${KMS_PKCS11_MODULE:-}" ]; then
+  say "KMS_PKCS11_MODULE is set: using that HSM, no dev token"
+  exit 0
+fi
+
+data_dir=${KMS_DATA_DIR:-./data}
+label=${KMS_TOKEN_LABEL:-p11kms-dev}
+mkdir -p "$data_dir/tokens"
+chmod 700 "$data_dir"
+data_dir=$(cd "$data_dir" && pwd)
+conf="$data_dir/softhsm2.conf"
+if [ ! -f "$conf" ]; then
+  sed "s#@TOKENDIR@#$data_dir/tokens#" hsm-config/softhsm2.conf.template > "$conf"
+fi
+export SOFTHSM2_CONF="$conf"
+
+if softhsm2-util --show-slots 2>/dev/null | grep -Eq "^[[:space:]]*Label:[[:space:]]+$label[[:space:]]*$"; then
+  exit 0
+fi
+
+random_pin() { head -c 18 /dev/urandom | base64 | tr '+/' '-_'; }
+pin_file="$data_dir/token.pin"
+if [ -n "${KMS_PIN:-}" ]; then
+  pin=$KMS_PIN
+elif [ -s "$pin_file" ]; then
+  pin=$(cat "$pin_file")
+else
+  pin=$(random_pin)
+  (umask 077 && printf '%s' "$pin" > "$pin_file")
+fi
+chmod 600 "$pin_file" 2>/dev/null || true
+# The SO PIN is only needed to re-initialise the token; keep it beside the user PIN, same mode.
+so_pin=$(random_pin)
+(umask 077 && printf '%s' "$so_pin" > "$data_dir/token.so-pin")
+
+say "initialising SoftHSM token '$label' in $data_dir/tokens"
+softhsm2-util --init-token --free --label "$label" --pin "$pin" --so-pin "$so_pin" >/dev/null

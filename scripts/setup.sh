@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Idempotent set-up shared by `npm start`, `npm test` and docker/Dockerfile:
+# OS packages, npm dependencies, the TypeScript build and (for the embedded default) a dev token.
+# Each step is skipped when its result is already there, so a second run takes seconds.
+#   --no-token   stop before creating the dev token (the Docker build uses this)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { echo "[setup] $*" >&2; }
+
+make_token=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-token) make_token=0 ;;
+    *) say "unknown argument $arg"; exit 2 ;;
+  esac
+done
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@";
+  elif command -v sudo >/dev/null; then sudo "$@";
+  else say "need root (or sudo) to run: $*"; exit 1; fi
+}
+
+apt_pkgs=()
+# The embedded default needs SoftHSMv2; a real HSM (KMS_PKCS11_MODULE) brings its own module.
+if [ -z "${KMS_PKCS11_MODULE:-}" ] && ! command -v softhsm2-util >/dev/null; then apt_pkgs+=(softhsm2); fi
+command -v pkcs11-tool >/dev/null || apt_pkgs+=(opensc)
+
+deps_stamp=node_modules/.package-lock.json
+need_deps=0
+if [ ! -f "$deps_stamp" ] || [ package-lock.json -nt "$deps_stamp" ]; then need_deps=1; fi
+# pkcs11js and better-sqlite3 are native addons built by node-gyp during `npm ci`.
+if [ "$need_deps" = 1 ]; then
+  for tool in make g++ python3; do
+    command -v "$tool" >/dev/null || { apt_pkgs+=(make g++ python3); break; }
+  done
+fi
+
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
+  say "installing Debian packages: ${apt_pkgs[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+fi
+
+if [ "$need_deps" = 1 ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+say "building (tsc)"
+node_modules/.bin/tsc -p tsconfig.json
+
+if [ "$make_token" = 1 ]; then
+  bash scripts/dev-token.sh
+fi

@@ -1,0 +1,122 @@
+/** Middleware shared by every dialect: request ids, security headers, JSON bodies, request log, errors. */
+import { randomUUID } from 'node:crypto';
+import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { HsmError } from '../hsm/binding';
+import { classify } from '../hsm/ckr';
+import { badRequest, KmsError } from '../errors/kms-error';
+import type { Logger } from '../log/logger';
+import type { ApiTokens, Principal } from '../kms/api-tokens';
+
+export const BODY_LIMIT_BYTES = 64 * 1024;
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** A dialect's rendering of a domain error: HTTP status and body. */
+export type ErrorRenderer = (e: KmsError) => { status: number; body: unknown };
+
+export function requestId(): RequestHandler {
+  return (req, res, next) => {
+    const given = req.get('x-request-id');
+    const id = given && CLIENT_REQUEST_ID.test(given) ? given : randomUUID();
+    res.locals['requestId'] = id;
+    res.setHeader('X-Request-Id', id);
+    next();
+  };
+}
+
+export function securityHeaders(): RequestHandler {
+  return (_req, res, next) => {
+    // Responses carry data keys: never cache them anywhere.
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Pragma', 'no-cache');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    next();
+  };
+}
+
+/** Logs method, path, status and time; never headers or bodies. */
+export function requestLog(log: Logger): RequestHandler {
+  return (req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      log.debug('request', {
+        requestId: String(res.locals['requestId'] ?? ''),
+        method: req.method,
+        path: req.originalUrl.split('?')[0] ?? '',
+        status: res.statusCode,
+        ms: Number(process.hrtime.bigint() - start) / 1e6,
+      });
+    });
+    next();
+  };
+}
+
+/** Parses any request body as JSON (vendors' SDKs differ in Content-Type), up to 64 KiB. */
+export function jsonBody(): RequestHandler {
+  return express.json({ limit: BODY_LIMIT_BYTES, strict: false, type: () => true });
+}
+
+/** Resolves the API token in `header` to a principal, or answers 401 in the dialect's shape. */
+export function authenticate(tokens: ApiTokens, header: string): RequestHandler {
+  return (req, res, next) => {
+    const presented = req.get(header);
+    const principal = presented ? tokens.authenticate(presented) : undefined;
+    if (!principal) {
+      next(new KmsError('Unauthenticated', presented ? 'The token is invalid.' : `Missing ${header} header.`));
+      return;
+    }
+    res.locals['principal'] = principal;
+    next();
+  };
+}
+
+export function principalOf(res: Response): Principal {
+  const p: unknown = res.locals['principal'];
+  if (!p) throw new KmsError('Unauthenticated', 'Not authenticated.');
+  return p as Principal;
+}
+
+interface BodyParserError {
+  type: string;
+  status: number;
+}
+function isBodyParserError(e: unknown): e is BodyParserError {
+  return typeof e === 'object' && e !== null && typeof (e as { type?: unknown }).type === 'string' && 'status' in e;
+}
+
+/** Any thrown value as a domain error; unknown ones become Internal and are logged here. */
+export function toKmsError(e: unknown, log: Logger, requestId: string): KmsError {
+  if (e instanceof KmsError) return e;
+  if (isBodyParserError(e)) {
+    if (e.type === 'entity.too.large') return new KmsError('PayloadTooLarge', 'Request message too long.');
+    if (e.type === 'entity.parse.failed') return badRequest('Invalid JSON in the request body.', { reason: 'malformed-json' });
+    return badRequest('The request body could not be read.', { reason: 'malformed-json' });
+  }
+  if (e instanceof HsmError) {
+    const cls = classify(e.ckrName);
+    log.error('hsm call failed', { requestId, ckr: e.ckrName, method: e.method, class: cls });
+    return cls === 'session-broken' || cls === 'token-gone'
+      ? new KmsError('HsmUnavailable', 'The HSM is not available. Try again later.')
+      : new KmsError('Internal', 'Internal error.');
+  }
+  // Name only: an unknown error's message is not ours to vouch for.
+  log.error('unexpected error', { requestId, error: e instanceof Error ? e.name : typeof e });
+  return new KmsError('Internal', 'Internal error.');
+}
+
+export function errorHandler(render: ErrorRenderer, log: Logger): ErrorRequestHandler {
+  return (err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const requestId = String(res.locals['requestId'] ?? '');
+    const e = toKmsError(err, log, requestId);
+    const { status, body } = render(e);
+    if (status >= 500) log.error('request failed', { requestId, code: e.code, status });
+    else log.info('request refused', { requestId, code: e.code, status });
+    res.status(status).json(body);
+  };
+}

@@ -1,0 +1,16 @@
+/** What the HTTP edge may call: domain services only, never the pool or the binding. */
+import type { ApiTokens } from '../kms/api-tokens';
+import type { Crypto } from '../kms/crypto';
+import type { DataKeys } from '../kms/datakeys';
+import type { Keys } from '../kms/keys';
+import type { Logger } from '../log/logger';
+
+export interface Services {
+  readonly tokens: ApiTokens;
+  readonly keys: Keys;
+  readonly crypto: Crypto;
+  readonly dataKeys: DataKeys;
+  readonly log: Logger;
+  /** Whether a token session works right now (for /healthz). */
+  readonly healthy: () => Promise<boolean>;
+}

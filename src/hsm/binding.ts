@@ -1,0 +1,223 @@
+/**
+ * The only file that imports pkcs11js. Everything above it sees typed handles, typed templates
+ * and HsmError; the raw binding, its `any`-ish parameter unions and its error classes stop here.
+ */
+import * as pkcs11js from 'pkcs11js';
+
+/** Opaque PKCS#11 handle (a Buffer in pkcs11js); branded so a session can't be passed as an object. */
+export type SessionHandle = Buffer & { readonly __brand: 'session' };
+export type ObjectHandle = Buffer & { readonly __brand: 'object' };
+export type SlotHandle = Buffer & { readonly __brand: 'slot' };
+
+export const C = {
+  CKO_SECRET_KEY: pkcs11js.CKO_SECRET_KEY,
+  CKO_PUBLIC_KEY: pkcs11js.CKO_PUBLIC_KEY,
+  CKO_PRIVATE_KEY: pkcs11js.CKO_PRIVATE_KEY,
+  CKK_AES: pkcs11js.CKK_AES,
+  CKK_RSA: pkcs11js.CKK_RSA,
+  CKA_CLASS: pkcs11js.CKA_CLASS,
+  CKA_KEY_TYPE: pkcs11js.CKA_KEY_TYPE,
+  CKA_TOKEN: pkcs11js.CKA_TOKEN,
+  CKA_PRIVATE: pkcs11js.CKA_PRIVATE,
+  CKA_SENSITIVE: pkcs11js.CKA_SENSITIVE,
+  CKA_EXTRACTABLE: pkcs11js.CKA_EXTRACTABLE,
+  CKA_MODIFIABLE: pkcs11js.CKA_MODIFIABLE,
+  CKA_ENCRYPT: pkcs11js.CKA_ENCRYPT,
+  CKA_DECRYPT: pkcs11js.CKA_DECRYPT,
+  CKA_WRAP: pkcs11js.CKA_WRAP,
+  CKA_UNWRAP: pkcs11js.CKA_UNWRAP,
+  CKA_SIGN: pkcs11js.CKA_SIGN,
+  CKA_VERIFY: pkcs11js.CKA_VERIFY,
+  CKA_DERIVE: pkcs11js.CKA_DERIVE,
+  CKA_VALUE: pkcs11js.CKA_VALUE,
+  CKA_VALUE_LEN: pkcs11js.CKA_VALUE_LEN,
+  CKA_ID: pkcs11js.CKA_ID,
+  CKA_LABEL: pkcs11js.CKA_LABEL,
+  CKA_MODULUS: pkcs11js.CKA_MODULUS,
+  CKA_MODULUS_BITS: pkcs11js.CKA_MODULUS_BITS,
+  CKA_PUBLIC_EXPONENT: pkcs11js.CKA_PUBLIC_EXPONENT,
+  CKM_AES_KEY_GEN: pkcs11js.CKM_AES_KEY_GEN,
+  CKM_AES_GCM: pkcs11js.CKM_AES_GCM,
+  CKM_AES_CMAC: pkcs11js.CKM_AES_CMAC,
+  CKM_RSA_PKCS_KEY_PAIR_GEN: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN,
+  CKM_RSA_PKCS_OAEP: pkcs11js.CKM_RSA_PKCS_OAEP,
+  CKU_USER: pkcs11js.CKU_USER,
+} as const;
+
+export type AttributeType = (typeof C)[keyof typeof C] & number;
+export interface Attribute {
+  readonly type: number;
+  readonly value?: number | boolean | string | Buffer;
+}
+export type Template = readonly Attribute[];
+
+export type Mechanism =
+  | { readonly kind: 'aes-key-gen' }
+  | { readonly kind: 'rsa-key-pair-gen' }
+  | { readonly kind: 'aes-gcm'; readonly iv: Buffer; readonly aad: Buffer }
+  | { readonly kind: 'aes-cmac' }
+  // SoftHSM only accepts SHA-1 OAEP without a label (HSM-NOTES.md); context binding is done elsewhere.
+  | { readonly kind: 'rsa-oaep-sha1' };
+
+function toRaw(m: Mechanism): pkcs11js.Mechanism {
+  switch (m.kind) {
+    case 'aes-key-gen':
+      return { mechanism: pkcs11js.CKM_AES_KEY_GEN };
+    case 'rsa-key-pair-gen':
+      return { mechanism: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN };
+    case 'aes-gcm': {
+      const parameter: pkcs11js.GcmParams = {
+        type: pkcs11js.CK_PARAMS_GCM,
+        iv: m.iv,
+        ivBits: m.iv.length * 8,
+        aad: m.aad,
+        tagBits: 128,
+      };
+      return { mechanism: pkcs11js.CKM_AES_GCM, parameter };
+    }
+    case 'aes-cmac':
+      return { mechanism: pkcs11js.CKM_AES_CMAC };
+    case 'rsa-oaep-sha1': {
+      const parameter: pkcs11js.RsaOAEP = {
+        type: pkcs11js.CK_PARAMS_RSA_OAEP,
+        hashAlg: pkcs11js.CKM_SHA_1,
+        mgf: pkcs11js.CKG_MGF1_SHA1,
+        source: 1, // CKZ_DATA_SPECIFIED with no data: the only form SoftHSM accepts
+      };
+      return { mechanism: pkcs11js.CKM_RSA_PKCS_OAEP, parameter };
+    }
+  }
+}
+
+/** A PKCS#11 failure: the CKR value and the function; never any argument. */
+export class HsmError extends Error {
+  override readonly name = 'HsmError';
+  constructor(
+    readonly ckr: number,
+    readonly ckrName: string,
+    readonly method: string,
+  ) {
+    super(`${method} failed: ${ckrName}`);
+  }
+}
+
+/** CKR value when the binding cannot name one (a native error outside PKCS#11). */
+export const CKR_BINDING_FAILURE = -1;
+
+function translate(method: string, e: unknown): HsmError {
+  if (e instanceof pkcs11js.Pkcs11Error) {
+    // pkcs11js' message is the CKR name; keep only that, never the arguments.
+    const name = /CKR_[A-Z_]+/.exec(e.message)?.[0] ?? `CKR_0x${e.code.toString(16)}`;
+    return new HsmError(e.code, name, method);
+  }
+  return new HsmError(CKR_BINDING_FAILURE, 'BINDING_ERROR', method);
+}
+
+function call<T>(method: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw translate(method, e);
+  }
+}
+
+export interface TokenSummary {
+  readonly slot: SlotHandle;
+  readonly label: string;
+}
+
+/** A loaded PKCS#11 module; one per process (C_Initialize may be called only once). */
+export class Pkcs11Module {
+  private readonly lib: pkcs11js.PKCS11;
+  private finalized = false;
+
+  constructor(path: string) {
+    this.lib = new pkcs11js.PKCS11();
+    call('load', () => this.lib.load(path));
+    // OS locking flag: without it SoftHSM disables its mutexes and concurrent sessions corrupt its heap.
+    call('C_Initialize', () => this.lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK }));
+  }
+
+  tokens(): TokenSummary[] {
+    const slots = call('C_GetSlotList', () => this.lib.C_GetSlotList(true));
+    return slots.map((slot) => ({
+      slot: slot as SlotHandle,
+      label: call('C_GetTokenInfo', () => this.lib.C_GetTokenInfo(slot)).label.trim(),
+    }));
+  }
+
+  openSession(slot: SlotHandle): SessionHandle {
+    const flags = pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION;
+    return call('C_OpenSession', () => this.lib.C_OpenSession(slot, flags)) as SessionHandle;
+  }
+
+  closeSession(s: SessionHandle): void {
+    call('C_CloseSession', () => this.lib.C_CloseSession(s));
+  }
+
+  login(s: SessionHandle, pin: string): void {
+    call('C_Login', () => this.lib.C_Login(s, pkcs11js.CKU_USER, pin));
+  }
+
+  generateRandom(s: SessionHandle, length: number): Buffer {
+    return call('C_GenerateRandom', () => this.lib.C_GenerateRandom(s, Buffer.alloc(length)));
+  }
+
+  generateKey(s: SessionHandle, m: Mechanism, template: Template): ObjectHandle {
+    return call('C_GenerateKey', () => this.lib.C_GenerateKey(s, toRaw(m), [...template])) as ObjectHandle;
+  }
+
+  generateKeyPair(
+    s: SessionHandle,
+    m: Mechanism,
+    publicTemplate: Template,
+    privateTemplate: Template,
+  ): { publicKey: ObjectHandle; privateKey: ObjectHandle } {
+    const kp = call('C_GenerateKeyPair', () =>
+      this.lib.C_GenerateKeyPair(s, toRaw(m), [...publicTemplate], [...privateTemplate]),
+    );
+    return { publicKey: kp.publicKey as ObjectHandle, privateKey: kp.privateKey as ObjectHandle };
+  }
+
+  findObjects(s: SessionHandle, template: Template, max = 16): ObjectHandle[] {
+    call('C_FindObjectsInit', () => this.lib.C_FindObjectsInit(s, [...template]));
+    try {
+      return call('C_FindObjects', () => this.lib.C_FindObjects(s, max)) as ObjectHandle[];
+    } finally {
+      call('C_FindObjectsFinal', () => this.lib.C_FindObjectsFinal(s));
+    }
+  }
+
+  getAttributes(s: SessionHandle, o: ObjectHandle, types: readonly number[]): Map<number, Buffer> {
+    const got = call('C_GetAttributeValue', () =>
+      this.lib.C_GetAttributeValue(s, o, types.map((type) => ({ type }))),
+    );
+    return new Map(got.map((a) => [a.type, a.value]));
+  }
+
+  destroyObject(s: SessionHandle, o: ObjectHandle): void {
+    call('C_DestroyObject', () => this.lib.C_DestroyObject(s, o));
+  }
+
+  /** One-shot encrypt: no multi-part state is left in the session, whatever happens. */
+  encrypt(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, outLength: number): Buffer {
+    call('C_EncryptInit', () => this.lib.C_EncryptInit(s, toRaw(m), key));
+    return Buffer.from(call('C_Encrypt', () => this.lib.C_Encrypt(s, data, Buffer.alloc(outLength))));
+  }
+
+  decrypt(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, outLength: number): Buffer {
+    call('C_DecryptInit', () => this.lib.C_DecryptInit(s, toRaw(m), key));
+    return Buffer.from(call('C_Decrypt', () => this.lib.C_Decrypt(s, data, Buffer.alloc(outLength))));
+  }
+
+  sign(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, outLength: number): Buffer {
+    call('C_SignInit', () => this.lib.C_SignInit(s, toRaw(m), key));
+    return Buffer.from(call('C_Sign', () => this.lib.C_Sign(s, data, Buffer.alloc(outLength))));
+  }
+
+  finalize(): void {
+    if (this.finalized) return;
+    this.finalized = true;
+    call('C_Finalize', () => this.lib.C_Finalize());
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Sorts PKCS#11 return values into what the service does about them. Matching happens on CKR
+ * names, never on message text.
+ */
+export type CkrClass =
+  /** The session can't be used again: close it and open a new one. */
+  | 'session-broken'
+  /** The token or module is gone: every session is suspect, re-open and log in again. */
+  | 'token-gone'
+  /** The token refused the input (for a well-formed envelope: a wrong tag, key or context). */
+  | 'bad-input'
+  /** Something the service asked for is not allowed for that object. */
+  | 'not-permitted'
+  | 'internal';
+
+const classes: Readonly<Record<string, CkrClass>> = {
+  CKR_SESSION_HANDLE_INVALID: 'session-broken',
+  CKR_SESSION_CLOSED: 'session-broken',
+  CKR_OPERATION_ACTIVE: 'session-broken',
+  CKR_USER_NOT_LOGGED_IN: 'session-broken',
+  CKR_DEVICE_ERROR: 'token-gone',
+  CKR_DEVICE_REMOVED: 'token-gone',
+  CKR_TOKEN_NOT_PRESENT: 'token-gone',
+  CKR_TOKEN_NOT_RECOGNIZED: 'token-gone',
+  CKR_CRYPTOKI_NOT_INITIALIZED: 'token-gone',
+  CKR_SLOT_ID_INVALID: 'token-gone',
+  CKR_DEVICE_MEMORY: 'token-gone',
+  CKR_ENCRYPTED_DATA_INVALID: 'bad-input',
+  CKR_ENCRYPTED_DATA_LEN_RANGE: 'bad-input',
+  CKR_DATA_INVALID: 'bad-input',
+  CKR_DATA_LEN_RANGE: 'bad-input',
+  // SoftHSM reports a wrong GCM tag or AAD as a general error (HSM-NOTES.md).
+  CKR_GENERAL_ERROR: 'bad-input',
+  CKR_KEY_FUNCTION_NOT_PERMITTED: 'not-permitted',
+  CKR_KEY_UNEXTRACTABLE: 'not-permitted',
+  CKR_ATTRIBUTE_SENSITIVE: 'not-permitted',
+  CKR_MECHANISM_INVALID: 'not-permitted',
+};
+
+export function classify(ckrName: string): CkrClass {
+  return classes[ckrName] ?? 'internal';
+}

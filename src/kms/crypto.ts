@@ -1,0 +1,106 @@
+/**
+ * Sealing and opening bytes under a CMK version: the only code that builds or reads envelopes.
+ * AES CMKs seal inside the token (AES-GCM); RSA CMKs wrap a fresh AES-256 content key with
+ * RSA-OAEP in the token and seal with it here, because SoftHSM's OAEP takes no label and so can't
+ * bind a context itself (HSM-NOTES.md).
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { badRequest, invalidCiphertext, KmsError } from '../errors/kms-error';
+import { HsmError } from '../hsm/binding';
+import { classify } from '../hsm/ckr';
+import type { Hsm, VersionRef } from '../hsm/hsm';
+import type { KeyRecord } from '../store/store';
+import type { Context } from './envelope/context';
+import { aad, decodeEnvelope, encodeEnvelope, encodeHeader, IV_BYTES, TAG_BYTES, type Envelope, type EnvelopeAlg } from './envelope/format';
+import { KEY_SPECS } from './key-specs';
+
+export interface Sealed {
+  readonly ciphertext: Buffer;
+  readonly keyVersion: number;
+}
+
+export interface Opened {
+  readonly plaintext: Buffer;
+  readonly keyVersion: number;
+}
+
+function algFor(key: KeyRecord): EnvelopeAlg {
+  if (KEY_SPECS[key.spec].seal === 'rsa-oaep-hybrid') return 'rsa-oaep-hybrid';
+  return key.convergent ? 'aes-gcm-siv' : 'aes-gcm';
+}
+
+/** Refuses every crypto call on a key that is not enabled, with the state's own error. */
+export function assertUsable(key: KeyRecord): void {
+  if (key.state === 'Disabled') throw new KmsError('KeyDisabled', 'The key has been disabled.');
+  if (key.state === 'PendingDeletion') throw new KmsError('KeyPendingDeletion', 'The key is pending deletion and cannot be used.');
+  if (key.usage === 'SIGN_VERIFY') throw new KmsError('UnsupportedOperation', 'The key is for signing and verifying only.');
+}
+
+/** The context a convergent key needs; its absence is the caller's mistake, not a bad ciphertext. */
+function assertContext(key: KeyRecord, context: Context, field: string): void {
+  if (key.convergent && context.length === 0) {
+    throw badRequest('A convergent key requires a context.', { field, reason: 'missing' });
+  }
+}
+
+export class Crypto {
+  constructor(private readonly hsm: Hsm) {}
+
+  async seal(key: KeyRecord, plaintext: Buffer, context: Context, contextField: string): Promise<Sealed> {
+    assertUsable(key);
+    assertContext(key, context, contextField);
+    const ref: VersionRef = { keyId: key.keyId, version: key.currentVersion };
+    const alg = algFor(key);
+    const header = encodeHeader({ alg, keyId: key.keyId, keyVersion: ref.version });
+    const ad = aad(header, context);
+    let envelope: Envelope;
+    if (alg === 'rsa-oaep-hybrid') {
+      const contentKey = await this.hsm.random(32);
+      const wrappedKey = await this.hsm.rsaEncrypt(ref, contentKey);
+      const iv = randomBytes(IV_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', contentKey, iv).setAAD(ad);
+      const sealed = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+      contentKey.fill(0);
+      envelope = { alg, keyId: key.keyId, keyVersion: ref.version, wrappedKey, iv, sealed };
+    } else {
+      // Convergent: the IV is a CMAC (under the version's separate SIV key) of the header, context
+      // and plaintext, so equal inputs give equal ciphertexts and different inputs different IVs.
+      const iv =
+        alg === 'aes-gcm-siv' ? (await this.hsm.cmac(ref, Buffer.concat([ad, plaintext]))).subarray(0, IV_BYTES) : randomBytes(IV_BYTES);
+      const sealed = await this.hsm.gcmEncrypt(ref, iv, ad, plaintext);
+      envelope = { alg, keyId: key.keyId, keyVersion: ref.version, iv, sealed };
+    }
+    return { ciphertext: encodeEnvelope(envelope), keyVersion: ref.version };
+  }
+
+  async open(key: KeyRecord, ciphertext: Buffer, context: Context, contextField: string): Promise<Opened> {
+    assertUsable(key);
+    const e = decodeEnvelope(ciphertext);
+    // Structure first, token second: an envelope for another key, version or algorithm never reaches the HSM.
+    if (e.keyId !== key.keyId || e.keyVersion > key.currentVersion || e.alg !== algFor(key)) throw invalidCiphertext();
+    assertContext(key, context, contextField);
+    const ref: VersionRef = { keyId: key.keyId, version: e.keyVersion };
+    const ad = aad(encodeHeader(e), context);
+    try {
+      if (e.alg === 'rsa-oaep-hybrid') {
+        const contentKey = await this.hsm.rsaDecrypt(ref, e.wrappedKey);
+        if (contentKey.length !== 32) throw invalidCiphertext();
+        try {
+          const body = e.sealed.subarray(0, e.sealed.length - TAG_BYTES);
+          const decipher = createDecipheriv('aes-256-gcm', contentKey, e.iv).setAAD(ad);
+          decipher.setAuthTag(e.sealed.subarray(e.sealed.length - TAG_BYTES));
+          return { plaintext: Buffer.concat([decipher.update(body), decipher.final()]), keyVersion: e.keyVersion };
+        } catch {
+          throw invalidCiphertext();
+        } finally {
+          contentKey.fill(0);
+        }
+      }
+      return { plaintext: await this.hsm.gcmDecrypt(ref, e.iv, ad, e.sealed), keyVersion: e.keyVersion };
+    } catch (err) {
+      // A well-formed envelope that the token refuses was tampered with or has another context.
+      if (err instanceof HsmError && classify(err.ckrName) === 'bad-input') throw invalidCiphertext();
+      throw err;
+    }
+  }
+}

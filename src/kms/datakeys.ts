@@ -1,0 +1,28 @@
+/** Data keys (Huawei DEKs, NCP custom keys): drawn from the token's RNG and sealed under a CMK. */
+import { badRequest } from '../errors/kms-error';
+import type { Hsm } from '../hsm/hsm';
+import type { KeyRecord } from '../store/store';
+import type { Context } from './envelope/context';
+import { assertUsable, type Crypto, type Sealed } from './crypto';
+import { KEY_SPECS } from './key-specs';
+
+export interface DataKey extends Sealed {
+  readonly plaintext: Buffer;
+}
+
+export class DataKeys {
+  constructor(
+    private readonly hsm: Hsm,
+    private readonly crypto: Crypto,
+  ) {}
+
+  async create(key: KeyRecord, lengthBytes: number, context: Context, fields: { length: string; context: string }): Promise<DataKey> {
+    assertUsable(key);
+    if (lengthBytes > KEY_SPECS[key.spec].maxDataKeyBytes) {
+      throw badRequest('The data key is too long for this key spec.', { field: fields.length, reason: 'invalid', rule: 'rsa-max' });
+    }
+    const plaintext = await this.hsm.random(lengthBytes);
+    const sealed = await this.crypto.seal(key, plaintext, context, fields.context);
+    return { plaintext, ...sealed };
+  }
+}

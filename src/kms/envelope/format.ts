@@ -1,0 +1,112 @@
+/**
+ * The one binary ciphertext format (DESIGN.md decision 4). Dialects only change its text form
+ * (NCP: `ncpkms:v{N}:` + base64, Huawei: upper-case hex).
+ *
+ *   offset  size  field
+ *   0       1     format version (1)
+ *   1       1     algorithm: 1 AES-256-GCM, 2 AES-256-GCM with synthetic IV (convergent),
+ *                 3 RSA-OAEP-SHA1 wrapped AES-256-GCM content key
+ *   2       16    CMK key id (UUID bytes)
+ *   18      4     CMK version (u32 BE, >= 1)
+ *   22      ...   alg 1/2: IV (12) ‖ ciphertext ‖ GCM tag (16)
+ *                 alg 3:   wrapped-key length (u16 BE) ‖ wrapped key ‖ IV (12) ‖ ciphertext ‖ tag (16)
+ *
+ * The 22-byte header is authenticated as part of the GCM AAD (see aad()), so no field can be
+ * changed without the tag failing. Parsing is total: every malformed input is InvalidCiphertext.
+ */
+import { invalidCiphertext } from '../../errors/kms-error';
+
+export const FORMAT_VERSION = 1;
+export const HEADER_BYTES = 22;
+export const IV_BYTES = 12;
+export const TAG_BYTES = 16;
+/** The only wrapped-key size today: RSA-2048 OAEP output. */
+export const RSA_2048_WRAPPED_BYTES = 256;
+
+export type EnvelopeAlg = 'aes-gcm' | 'aes-gcm-siv' | 'rsa-oaep-hybrid';
+const ALG_BYTE: Readonly<Record<EnvelopeAlg, number>> = { 'aes-gcm': 1, 'aes-gcm-siv': 2, 'rsa-oaep-hybrid': 3 };
+
+interface EnvelopeBase {
+  readonly keyId: string;
+  readonly keyVersion: number;
+  readonly iv: Buffer;
+  /** GCM ciphertext followed by its 16-byte tag. */
+  readonly sealed: Buffer;
+}
+export type Envelope =
+  | (EnvelopeBase & { readonly alg: 'aes-gcm' | 'aes-gcm-siv' })
+  | (EnvelopeBase & { readonly alg: 'rsa-oaep-hybrid'; readonly wrappedKey: Buffer });
+
+export interface EnvelopeHeader {
+  readonly alg: EnvelopeAlg;
+  readonly keyId: string;
+  readonly keyVersion: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function encodeHeader(h: EnvelopeHeader): Buffer {
+  if (!UUID.test(h.keyId)) throw new Error('envelope key id must be a lower-case UUID');
+  if (!Number.isInteger(h.keyVersion) || h.keyVersion < 1 || h.keyVersion > 0xffffffff) {
+    throw new Error('envelope key version out of range');
+  }
+  const b = Buffer.alloc(HEADER_BYTES);
+  b.writeUInt8(FORMAT_VERSION, 0);
+  b.writeUInt8(ALG_BYTE[h.alg], 1);
+  Buffer.from(h.keyId.replace(/-/g, ''), 'hex').copy(b, 2);
+  b.writeUInt32BE(h.keyVersion, 18);
+  return b;
+}
+
+export function encodeEnvelope(e: Envelope): Buffer {
+  const parts = [encodeHeader(e)];
+  if (e.alg === 'rsa-oaep-hybrid') {
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(e.wrappedKey.length);
+    parts.push(len, e.wrappedKey);
+  }
+  parts.push(e.iv, e.sealed);
+  return Buffer.concat(parts);
+}
+
+function algFromByte(b: number): EnvelopeAlg | undefined {
+  return (Object.keys(ALG_BYTE) as EnvelopeAlg[]).find((a) => ALG_BYTE[a] === b);
+}
+
+function keyIdFromBytes(b: Buffer): string {
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** Parses without touching the token; anything that is not a well-formed envelope is refused here. */
+export function decodeEnvelope(b: Buffer): Envelope {
+  if (b.length < HEADER_BYTES + IV_BYTES + TAG_BYTES + 1) throw invalidCiphertext();
+  if (b.readUInt8(0) !== FORMAT_VERSION) throw invalidCiphertext();
+  const alg = algFromByte(b.readUInt8(1));
+  if (!alg) throw invalidCiphertext();
+  const keyId = keyIdFromBytes(b.subarray(2, 18));
+  const keyVersion = b.readUInt32BE(18);
+  if (keyVersion < 1) throw invalidCiphertext();
+  let at = HEADER_BYTES;
+  if (alg === 'rsa-oaep-hybrid') {
+    if (b.length < at + 2) throw invalidCiphertext();
+    const wrappedLength = b.readUInt16BE(at);
+    at += 2;
+    if (wrappedLength !== RSA_2048_WRAPPED_BYTES) throw invalidCiphertext();
+    if (b.length < at + wrappedLength + IV_BYTES + TAG_BYTES + 1) throw invalidCiphertext();
+    const wrappedKey = b.subarray(at, at + wrappedLength);
+    at += wrappedLength;
+    return { alg, keyId, keyVersion, wrappedKey, iv: b.subarray(at, at + IV_BYTES), sealed: b.subarray(at + IV_BYTES) };
+  }
+  return { alg, keyId, keyVersion, iv: b.subarray(at, at + IV_BYTES), sealed: b.subarray(at + IV_BYTES) };
+}
+
+/**
+ * GCM additional data: header ‖ u32 BE context length ‖ context. The header is fixed-size and the
+ * context is length-prefixed, so no two (header, context) pairs give the same bytes.
+ */
+export function aad(header: Buffer, context: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(context.length);
+  return Buffer.concat([header, len, context]);
+}
