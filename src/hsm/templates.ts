@@ -77,7 +77,9 @@ export function rsaCmkTemplates(id: Buffer, label: string): { publicTemplate: Te
       ...protectedSecret(id, label),
       { type: C.CKA_DECRYPT, value: true },
       { type: C.CKA_SIGN, value: true },
-      ...noOtherUse,
+      // CKA_WRAP does not exist on private keys.
+      { type: C.CKA_UNWRAP, value: false },
+      { type: C.CKA_DERIVE, value: false },
     ],
   };
 }

@@ -1,0 +1,126 @@
+/**
+ * A real p11kms server for a test file: its own data dir, its own SoftHSM token made by the
+ * project's scripts, started as `node dist/src/main.js` on a free port with debug logging, and
+ * every line it logs kept for the secret-leak checks.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '../../..');
+
+export interface Reply {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+  // Tests index into replies freely; the assertions are what type them.
+  readonly body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+export interface CreatedKey {
+  readonly key_id: string;
+  readonly keyTag: string;
+}
+
+export class TestServer {
+  private constructor(
+    readonly dataDir: string,
+    readonly url: string,
+    private readonly child: ChildProcess,
+    readonly env: NodeJS.ProcessEnv,
+    private readonly sink: { text: string },
+  ) {}
+
+  static async start(extraEnv: Record<string, string> = {}): Promise<TestServer> {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'p11kms-test-'));
+    const env: NodeJS.ProcessEnv = { ...process.env, KMS_DATA_DIR: dataDir, KMS_LOG_LEVEL: 'debug', PORT: '0', HOST: '127.0.0.1', ...extraEnv };
+    delete env['SOFTHSM2_CONF'];
+    execFileSync('bash', [path.join(ROOT, 'scripts/dev-token.sh')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const sink = { text: '' };
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server did not start:\n${sink.text}`)), 20_000);
+      const onData = (chunk: Buffer) => {
+        sink.text += chunk.toString('utf8');
+        const m = /"message":"listening","port":(\d+)/.exec(sink.text);
+        if (m) {
+          clearTimeout(timer);
+          resolve(`http://127.0.0.1:${m[1]}`);
+        }
+      };
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', onData);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited with ${code}:\n${sink.text}`));
+      });
+    });
+    return new TestServer(dataDir, url, child, env, sink);
+  }
+
+  /** Everything the server has logged so far (application log, both streams). */
+  logs(): string {
+    return this.sink.text;
+  }
+
+  pin(): string {
+    return readFileSync(path.join(this.dataDir, 'token.pin'), 'utf8').trim();
+  }
+
+  softhsmConf(): string {
+    return path.join(this.dataDir, 'softhsm2.conf');
+  }
+
+  /** Runs the documented CLI (`npx p11kms …` resolves to bin/p11kms.js) against this data dir. */
+  cli(args: readonly string[]): string {
+    return execFileSync(process.execPath, [path.join(ROOT, 'bin/p11kms.js'), ...args], {
+      env: this.env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  }
+
+  token(project: string, admin = false): string {
+    return this.cli(['token', 'create', '--project', project, ...(admin ? ['--admin'] : [])]).trim();
+  }
+
+  key(project: string, alias: string, spec: 'AES_256' | 'RSA_2048', convergent = false): CreatedKey {
+    const out = this.cli(['key', 'create', '--project', project, '--alias', alias, '--spec', spec, ...(convergent ? ['--convergent'] : [])]);
+    return JSON.parse(out) as CreatedKey;
+  }
+
+  async request(method: string, p: string, opts: { headers?: Record<string, string>; body?: unknown; raw?: string } = {}): Promise<Reply> {
+    const body = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
+    const res = await fetch(this.url + p, {
+      method,
+      headers: { 'content-type': 'application/json', ...opts.headers },
+      ...(body === undefined ? {} : { body }),
+    });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, body: parsed };
+  }
+
+  async stop(): Promise<number | null> {
+    let code = this.child.exitCode;
+    if (code === null) {
+      const exited = new Promise<number | null>((resolve) => this.child.once('exit', (c) => resolve(c)));
+      this.child.kill('SIGTERM');
+      code = await exited;
+    }
+    rmSync(this.dataDir, { recursive: true, force: true });
+    return code;
+  }
+}
+
+/** Every text form a secret might take in a log line. */
+export function forms(secret: Buffer | string): string[] {
+  if (typeof secret === 'string') return [secret];
+  return [secret.toString('hex'), secret.toString('hex').toUpperCase(), secret.toString('base64')];
+}

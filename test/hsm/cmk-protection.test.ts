@@ -1,0 +1,122 @@
+/**
+ * CMKs can't leave the token: this test opens its own PKCS#11 session on the service's token,
+ * outside the service, and tries to read and to wrap every object of every kind of CMK.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as pkcs11js from 'pkcs11js';
+import { loadConfig } from '../../src/config/load';
+import { TestServer, type CreatedKey } from '../helpers/server';
+
+let server: TestServer;
+let lib: pkcs11js.PKCS11;
+let session: Buffer;
+const keys: Record<string, CreatedKey> = {};
+
+function idPrefix(keyId: string): Buffer {
+  // CKA_ID of a CMK's objects starts with the key id's 16 bytes (src/hsm/hsm.ts objectId).
+  return Buffer.from(keyId.replace(/-/g, ''), 'hex');
+}
+
+function objectsOf(keyId: string): Buffer[] {
+  lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_TOKEN, value: true }]);
+  const all = lib.C_FindObjects(session, 1000);
+  lib.C_FindObjectsFinal(session);
+  return all.filter((h) => {
+    const [id] = lib.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_ID }]);
+    return Buffer.isBuffer(id?.value) && id.value.subarray(0, 16).equals(idPrefix(keyId));
+  });
+}
+
+function bool(h: Buffer, type: number): boolean {
+  const [a] = lib.C_GetAttributeValue(session, h, [{ type }]);
+  return Buffer.isBuffer(a?.value) && a.value[0] === 1;
+}
+
+function ckrOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return e instanceof Error ? (/CKR_[A-Z_]+/.exec(e.message)?.[0] ?? e.message) : String(e);
+  }
+  return 'CKR_OK';
+}
+
+before(async () => {
+  server = await TestServer.start();
+  keys['aes'] = server.key('p1', 'aes', 'AES_256');
+  keys['convergent'] = server.key('p1', 'conv', 'AES_256', true);
+  keys['rsa'] = server.key('p1', 'rsa', 'RSA_2048');
+  const config = loadConfig(server.env);
+  process.env['SOFTHSM2_CONF'] = server.softhsmConf();
+  lib = new pkcs11js.PKCS11();
+  lib.load(config.pkcs11Module);
+  lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+  const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trim() === config.tokenLabel);
+  assert.ok(slot, 'dev token not found');
+  session = lib.C_OpenSession(slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION);
+  lib.C_Login(session, pkcs11js.CKU_USER, server.pin());
+});
+
+after(async () => {
+  lib?.C_CloseSession(session);
+  lib?.C_Finalize();
+  await server?.stop();
+});
+
+describe('CMK objects seen from outside the service', () => {
+  it('when a CMK is created, then its version objects are sensitive, non-extractable, private token objects', () => {
+    const expected = { aes: 1, convergent: 2, rsa: 2 };
+    for (const [kind, key] of Object.entries(keys)) {
+      const objects = objectsOf(key.key_id);
+      assert.equal(objects.length, expected[kind as keyof typeof expected], `${kind} object count`);
+      for (const h of objects) {
+        const [cls] = lib.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_CLASS }]);
+        assert.ok(bool(h, pkcs11js.CKA_TOKEN), `${kind} CKA_TOKEN`);
+        if (cls?.value?.readUInt32LE(0) === pkcs11js.CKO_PUBLIC_KEY) continue;
+        assert.ok(bool(h, pkcs11js.CKA_SENSITIVE), `${kind} CKA_SENSITIVE`);
+        assert.ok(!bool(h, pkcs11js.CKA_EXTRACTABLE), `${kind} CKA_EXTRACTABLE`);
+        assert.ok(bool(h, pkcs11js.CKA_PRIVATE), `${kind} CKA_PRIVATE`);
+        assert.ok(bool(h, pkcs11js.CKA_NEVER_EXTRACTABLE), `${kind} CKA_NEVER_EXTRACTABLE`);
+      }
+    }
+  });
+
+  it('when CKA_VALUE (or the RSA private exponent) is read, then the token refuses', () => {
+    for (const key of Object.values(keys)) {
+      for (const h of objectsOf(key.key_id)) {
+        const [cls] = lib.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_CLASS }]);
+        const c = cls?.value?.readUInt32LE(0);
+        if (c === pkcs11js.CKO_PUBLIC_KEY) continue;
+        const secretAttr = c === pkcs11js.CKO_PRIVATE_KEY ? pkcs11js.CKA_PRIVATE_EXPONENT : pkcs11js.CKA_VALUE;
+        assert.equal(ckrOf(() => lib.C_GetAttributeValue(session, h, [{ type: secretAttr }])), 'CKR_ATTRIBUTE_SENSITIVE');
+      }
+    }
+  });
+
+  it('when a CMK is wrapped out under a key the caller owns, then the token refuses', () => {
+    const wrapping = lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+      { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+      { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+      { type: pkcs11js.CKA_TOKEN, value: false },
+      { type: pkcs11js.CKA_WRAP, value: true },
+      { type: pkcs11js.CKA_EXTRACTABLE, value: true },
+    ]);
+    for (const key of Object.values(keys)) {
+      for (const h of objectsOf(key.key_id)) {
+        const [cls] = lib.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_CLASS }]);
+        if (cls?.value?.readUInt32LE(0) === pkcs11js.CKO_PUBLIC_KEY) continue;
+        const ckr = ckrOf(() => lib.C_WrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, wrapping, h, Buffer.alloc(4096)));
+        assert.equal(ckr, 'CKR_KEY_UNEXTRACTABLE');
+      }
+    }
+  });
+
+  it('when someone tries to make a CMK extractable again, then the token refuses', () => {
+    const [h] = objectsOf(keys['aes']!.key_id);
+    assert.ok(h);
+    assert.notEqual(ckrOf(() => lib.C_SetAttributeValue(session, h, [{ type: pkcs11js.CKA_EXTRACTABLE, value: true }])), 'CKR_OK');
+    assert.ok(!bool(h, pkcs11js.CKA_EXTRACTABLE));
+  });
+});
