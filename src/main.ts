@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from './config/load';
 import { HsmError } from './hsm/binding';
 import { createLogger, type Logger } from './log/logger';
 import { openRuntime } from './runtime';
+import { startSweeper } from './kms/sweeper';
 
 const DRAIN_MS = 10_000;
 
@@ -16,12 +17,14 @@ async function main(): Promise<void> {
     const runtime = openRuntime(config, log);
     // Refuse to serve until one session works end to end.
     if (!(await runtime.services.healthy())) throw new Error('HSM self-test failed: no working session');
+    const sweeper = startSweeper(runtime.services.keys, config.sweepIntervalMs, log);
     const server = createApp(runtime.services).listen(config.port, config.host, () => {
       const { port } = server.address() as AddressInfo;
       log.info('listening', { host: config.host, port, dataDir: config.dataDir, tokenLabel: config.tokenLabel });
     });
     server.on('error', (e: NodeJS.ErrnoException) => {
       log.error('cannot listen', { code: e.code ?? 'unknown', host: config.host, port: config.port });
+      sweeper.stop();
       runtime.close();
       process.exit(1);
     });
@@ -31,6 +34,7 @@ async function main(): Promise<void> {
       stopping = true;
       log.info('stopping', { signal });
       const force = setTimeout(() => server.closeAllConnections(), DRAIN_MS).unref();
+      sweeper.stop();
       server.close(() => {
         clearTimeout(force);
         runtime.close();

@@ -8,6 +8,7 @@ import { ApiTokens } from './kms/api-tokens';
 import { Crypto } from './kms/crypto';
 import { DataKeys } from './kms/datakeys';
 import { Keys } from './kms/keys';
+import { Signing } from './kms/signing';
 import type { Logger } from './log/logger';
 import { SqliteStore } from './store/sqlite';
 
@@ -33,12 +34,14 @@ export function openRuntime(config: Config, log: Logger): Runtime {
   }
   const pool = new SessionPool(token.module, token.slot, config.pin, { size: config.poolSize, waitMs: config.poolWaitMs }, log);
   const hsm = new Hsm(pool);
-  const crypto = new Crypto(hsm);
+  const crypto = new Crypto(hsm, store);
   const services: Services = {
     tokens: new ApiTokens(store),
     keys: new Keys(store, hsm, log),
     crypto,
     dataKeys: new DataKeys(hsm, crypto),
+    signing: new Signing(hsm, store),
+    random: (bytes: number) => hsm.random(bytes),
     log,
     healthy: () => hsm.healthy(),
   };

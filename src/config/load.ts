@@ -47,6 +47,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: (env['KMS_LOG_LEVEL'] || 'info') as Config['logLevel'],
     poolSize: int('KMS_POOL_SIZE', env['KMS_POOL_SIZE'], 4),
     poolWaitMs: int('KMS_POOL_WAIT_MS', env['KMS_POOL_WAIT_MS'], 2000),
+    sweepIntervalMs: int('KMS_SWEEP_INTERVAL_MS', env['KMS_SWEEP_INTERVAL_MS'], 60000),
   };
   const validate = new Ajv({ allErrors: true, strict: false }).compile(ConfigSchema);
   if (!validate(candidate)) {

@@ -18,6 +18,11 @@ export const ConfigSchema = Type.Object(
       description: 'KMS_LOG_LEVEL (default info)',
     }),
     poolSize: Type.Integer({ minimum: 1, maximum: 256, description: 'KMS_POOL_SIZE: PKCS#11 sessions (default 4)' }),
+    sweepIntervalMs: Type.Integer({
+      minimum: 50,
+      maximum: 86400000,
+      description: 'KMS_SWEEP_INTERVAL_MS: how often ended deletion windows and due rotations are processed (default 60000)',
+    }),
     poolWaitMs: Type.Integer({ minimum: 1, maximum: 600000, description: 'KMS_POOL_WAIT_MS: wait for a session before 503 (default 2000)' }),
   },
   { additionalProperties: false },

@@ -14,6 +14,8 @@ export type KmsErrorCode =
   | 'MethodNotAllowed'
   | 'KeyDisabled'
   | 'KeyPendingDeletion'
+  /** The key is in a state this operation doesn't accept; `stateRule` says which rule. */
+  | 'InvalidState'
   | 'UnsupportedOperation'
   | 'AlreadyExists'
   | 'InvalidCiphertext'
@@ -28,28 +30,65 @@ export interface BadRequestDetail {
   /** The request field at fault, in the dialect's own spelling (e.g. `datakey_length`). */
   readonly field?: string;
   readonly reason: BadRequestReason;
-  /** A narrower rule that was broken, e.g. `multiple-of-8`; dialects with finer codes map it. */
-  readonly rule?: string;
+  /** A narrower rule that was broken; dialects with finer codes map it. */
+  readonly rule?: 'rsa-max' | 'digest-length';
+}
+
+/** Which state rule an InvalidState or UnsupportedOperation broke; vendors have a code for each. */
+export type StateRule =
+  | 'not-disabled'
+  | 'not-enabled'
+  | 'not-pending-deletion'
+  | 'already-pending-deletion'
+  | 'rotation-not-enabled'
+  | 'rotation-not-disabled'
+  | 'latest-version'
+  | 'version-disabled'
+  | 'asymmetric-rotation'
+  | 'symmetric-key'
+  | 'asymmetric-key'
+  | 'sign-only-key'
+  | 'encrypt-only-key'
+  | 'too-many-tags';
+
+export interface KmsErrorOptions {
+  readonly badRequest?: BadRequestDetail;
+  readonly stateRule?: StateRule;
+  /**
+   * Set only by a dialect's edge when its vendor has an exact code for this case (e.g. Huawei's
+   * KMS.1903 for a datakey_length that is not a multiple of 8); the domain never sets it.
+   */
+  readonly vendorCode?: string;
 }
 
 export class KmsError extends Error {
   override readonly name = 'KmsError';
+  readonly badRequest: BadRequestDetail | undefined;
+  readonly stateRule: StateRule | undefined;
+  readonly vendorCode: string | undefined;
+
   constructor(
     readonly code: KmsErrorCode,
     message: string,
-    readonly badRequest?: BadRequestDetail,
-    /**
-     * Set only by a dialect's edge when its vendor has an exact code for this case (e.g. Huawei's
-     * KMS.1903 for a datakey_length that is not a multiple of 8); the domain never sets it.
-     */
-    readonly vendorCode?: string,
+    options: KmsErrorOptions = {},
   ) {
     super(message);
+    this.badRequest = options.badRequest;
+    this.stateRule = options.stateRule;
+    this.vendorCode = options.vendorCode;
   }
 }
 
-export function badRequest(message: string, detail: BadRequestDetail): KmsError {
-  return new KmsError('BadRequest', message, detail);
+export function badRequest(message: string, detail: BadRequestDetail, vendorCode?: string): KmsError {
+  return new KmsError('BadRequest', message, { badRequest: detail, ...(vendorCode ? { vendorCode } : {}) });
+}
+
+export function invalidState(rule: StateRule, message: string): KmsError {
+  return new KmsError('InvalidState', message, { stateRule: rule });
+}
+
+export function unsupported(rule: StateRule, message: string): KmsError {
+  return new KmsError('UnsupportedOperation', message, { stateRule: rule });
 }
 
 export function notFound(): KmsError {

@@ -57,7 +57,17 @@ export type Mechanism =
   | { readonly kind: 'aes-gcm'; readonly iv: Buffer; readonly aad: Buffer }
   | { readonly kind: 'aes-cmac' }
   // SoftHSM only accepts SHA-1 OAEP without a label (HSM-NOTES.md); context binding is done elsewhere.
-  | { readonly kind: 'rsa-oaep-sha1' };
+  | { readonly kind: 'rsa-oaep-sha1' }
+  /** PKCS#1 v1.5 over a DigestInfo the caller built (so RAW and DIGEST inputs share one path). */
+  | { readonly kind: 'rsa-pkcs' }
+  /** PSS over a digest; salt length = digest length. */
+  | { readonly kind: 'rsa-pss'; readonly hash: 'sha256' | 'sha384' | 'sha512' };
+
+const PSS_HASH = {
+  sha256: { hashAlg: pkcs11js.CKM_SHA256, mgf: pkcs11js.CKG_MGF1_SHA256, saltLen: 32 },
+  sha384: { hashAlg: pkcs11js.CKM_SHA384, mgf: pkcs11js.CKG_MGF1_SHA384, saltLen: 48 },
+  sha512: { hashAlg: pkcs11js.CKM_SHA512, mgf: pkcs11js.CKG_MGF1_SHA512, saltLen: 64 },
+} as const;
 
 function toRaw(m: Mechanism): pkcs11js.Mechanism {
   switch (m.kind) {
@@ -85,6 +95,12 @@ function toRaw(m: Mechanism): pkcs11js.Mechanism {
         source: 1, // CKZ_DATA_SPECIFIED with no data: the only form SoftHSM accepts
       };
       return { mechanism: pkcs11js.CKM_RSA_PKCS_OAEP, parameter };
+    }
+    case 'rsa-pkcs':
+      return { mechanism: pkcs11js.CKM_RSA_PKCS };
+    case 'rsa-pss': {
+      const parameter: pkcs11js.RsaPSS = { type: pkcs11js.CK_PARAMS_RSA_PSS, ...PSS_HASH[m.hash] };
+      return { mechanism: pkcs11js.CKM_RSA_PKCS_PSS, parameter };
     }
   }
 }
@@ -213,6 +229,17 @@ export class Pkcs11Module {
   sign(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, outLength: number): Buffer {
     call('C_SignInit', () => this.lib.C_SignInit(s, toRaw(m), key));
     return Buffer.from(call('C_Sign', () => this.lib.C_Sign(s, data, Buffer.alloc(outLength))));
+  }
+
+  /** False for a signature that does not verify; throws only for real failures. */
+  verify(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, signature: Buffer): boolean {
+    call('C_VerifyInit', () => this.lib.C_VerifyInit(s, toRaw(m), key));
+    try {
+      return call('C_Verify', () => this.lib.C_Verify(s, data, signature));
+    } catch (e) {
+      if (e instanceof HsmError && (e.ckrName === 'CKR_SIGNATURE_INVALID' || e.ckrName === 'CKR_SIGNATURE_LEN_RANGE')) return false;
+      throw e;
+    }
   }
 
   finalize(): void {

@@ -3,7 +3,7 @@
  * Every call goes through the session pool; object handles are cached per process (PKCS#11 handles
  * of token objects stay valid across sessions of one application) and looked up again when stale.
  */
-import { C, HsmError, type ObjectHandle, type SessionHandle } from './binding';
+import { C, HsmError, type Mechanism, type ObjectHandle, type SessionHandle } from './binding';
 import type { SessionPool } from './pool';
 import { aesCmkTemplate, aesSivTemplate, rsaCmkTemplates } from './templates';
 
@@ -107,6 +107,22 @@ export class Hsm {
     return this.withObject(ref, 'cmk', 'private', (s, key) =>
       this.pool.module.decrypt(s, { kind: 'rsa-oaep-sha1' }, key, data, RSA_2048_BYTES),
     );
+  }
+
+  rsaSign(ref: VersionRef, m: Mechanism, data: Buffer): Promise<Buffer> {
+    return this.withObject(ref, 'cmk', 'private', (s, key) => this.pool.module.sign(s, m, key, data, RSA_2048_BYTES));
+  }
+
+  rsaVerify(ref: VersionRef, m: Mechanism, data: Buffer, signature: Buffer): Promise<boolean> {
+    return this.withObject(ref, 'cmk', 'public', (s, key) => this.pool.module.verify(s, m, key, data, signature));
+  }
+
+  /** Modulus and public exponent of a version's public key (public values, readable by design). */
+  rsaPublicKey(ref: VersionRef): Promise<{ modulus: Buffer; exponent: Buffer }> {
+    return this.withObject(ref, 'cmk', 'public', (s, key) => {
+      const a = this.pool.module.getAttributes(s, key, [C.CKA_MODULUS, C.CKA_PUBLIC_EXPONENT]);
+      return { modulus: a.get(C.CKA_MODULUS)!, exponent: a.get(C.CKA_PUBLIC_EXPONENT)! };
+    });
   }
 
   /** Whether a session works end to end: open or reuse one and draw random bytes from it. */

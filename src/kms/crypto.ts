@@ -5,11 +5,11 @@
  * bind a context itself (HSM-NOTES.md).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { badRequest, invalidCiphertext, KmsError } from '../errors/kms-error';
+import { badRequest, invalidCiphertext, invalidState, KmsError, unsupported } from '../errors/kms-error';
 import { HsmError } from '../hsm/binding';
 import { classify } from '../hsm/ckr';
 import type { Hsm, VersionRef } from '../hsm/hsm';
-import type { KeyRecord } from '../store/store';
+import type { KeyRecord, MetadataStore } from '../store/store';
 import type { Context } from './envelope/context';
 import { aad, decodeEnvelope, encodeEnvelope, encodeHeader, IV_BYTES, TAG_BYTES, type Envelope, type EnvelopeAlg } from './envelope/format';
 import { KEY_SPECS } from './key-specs';
@@ -30,10 +30,16 @@ function algFor(key: KeyRecord): EnvelopeAlg {
 }
 
 /** Refuses every crypto call on a key that is not enabled, with the state's own error. */
-export function assertUsable(key: KeyRecord): void {
+export function assertEnabled(key: KeyRecord): void {
   if (key.state === 'Disabled') throw new KmsError('KeyDisabled', 'The key has been disabled.');
   if (key.state === 'PendingDeletion') throw new KmsError('KeyPendingDeletion', 'The key is pending deletion and cannot be used.');
-  if (key.usage === 'SIGN_VERIFY') throw new KmsError('UnsupportedOperation', 'The key is for signing and verifying only.');
+  if (key.state === 'Deleted') throw new KmsError('NotFound', 'The key does not exist.');
+}
+
+/** An enabled key that may encrypt and decrypt. */
+export function assertUsable(key: KeyRecord): void {
+  assertEnabled(key);
+  if (key.usage === 'SIGN_VERIFY') throw unsupported('sign-only-key', 'The key is for signing and verifying only.');
 }
 
 /** The context a convergent key needs; its absence is the caller's mistake, not a bad ciphertext. */
@@ -43,8 +49,37 @@ function assertContext(key: KeyRecord, context: Context, field: string): void {
   }
 }
 
+export interface Fields {
+  /** The dialect's name for the plaintext and context fields, for errors that name them. */
+  readonly plaintext: string;
+  readonly context: string;
+}
+
 export class Crypto {
-  constructor(private readonly hsm: Hsm) {}
+  constructor(
+    private readonly hsm: Hsm,
+    private readonly store: MetadataStore,
+  ) {}
+
+  /** Encrypts caller data under the key's newest version (RSA keys: at most 190 bytes, as both vendors). */
+  async encrypt(key: KeyRecord, plaintext: Buffer, context: Context, fields: Fields): Promise<Sealed> {
+    assertUsable(key);
+    if (plaintext.length > KEY_SPECS[key.spec].maxPlaintextBytes) {
+      throw badRequest('The plaintext is too long for this key spec.', { field: fields.plaintext, reason: 'invalid', rule: 'rsa-max' });
+    }
+    return this.seal(key, plaintext, context, fields.context);
+  }
+
+  /** Opens a ciphertext of `from` and seals the plaintext under `to`'s newest version; the plaintext never leaves. */
+  async reEncrypt(from: KeyRecord, ciphertext: Buffer, fromContext: Context, to: KeyRecord, toContext: Context, fields: Fields): Promise<Sealed & { sourceVersion: number }> {
+    const opened = await this.open(from, ciphertext, fromContext, fields.context);
+    try {
+      const sealed = await this.encrypt(to, opened.plaintext, toContext, fields);
+      return { ...sealed, sourceVersion: opened.keyVersion };
+    } finally {
+      opened.plaintext.fill(0);
+    }
+  }
 
   async seal(key: KeyRecord, plaintext: Buffer, context: Context, contextField: string): Promise<Sealed> {
     assertUsable(key);
@@ -79,6 +114,9 @@ export class Crypto {
     // Structure first, token second: an envelope for another key, version or algorithm never reaches the HSM.
     if (e.keyId !== key.keyId || e.keyVersion > key.currentVersion || e.alg !== algFor(key)) throw invalidCiphertext();
     assertContext(key, context, contextField);
+    const version = this.store.version(key.keyId, e.keyVersion);
+    if (!version || version.state === 'Creating') throw invalidCiphertext();
+    if (version.state === 'Disabled') throw invalidState('version-disabled', 'The key version that made this ciphertext is disabled.');
     const ref: VersionRef = { keyId: key.keyId, version: e.keyVersion };
     const ad = aad(encodeHeader(e), context);
     try {

@@ -1,10 +1,20 @@
-/** CMKs: creation, lookup by each dialect's name for them, and ownership. */
+/**
+ * CMKs: creation, lookup by each dialect's name for them, ownership, and the whole lifecycle:
+ * enable/disable, scheduled deletion and the sweep that destroys token objects, rotation (manual
+ * and automatic), version states, aliases, descriptions and tags.
+ */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { KmsError, notFound } from '../errors/kms-error';
-import type { Hsm } from '../hsm/hsm';
+import { invalidState, KmsError, notFound, unsupported } from '../errors/kms-error';
+import type { Hsm, VersionRef } from '../hsm/hsm';
 import type { Logger } from '../log/logger';
-import { AliasTaken, type KeyRecord, type KeyUsage, type MetadataStore } from '../store/store';
+import { AliasTaken, type KeyRecord, type KeyState, type KeyUsage, type MetadataStore, type Tag, type VersionRecord } from '../store/store';
+import { KeyLocks } from './key-lock';
 import { KEY_SPECS, type KeySpecName } from './key-specs';
+
+export const DAY_MS = 86_400_000;
+export const MAX_TAGS_PER_KEY = 10;
+/** A version claimed this long ago and never promoted was left by a crash; its objects are removed. */
+const STALE_CREATING_MS = 10 * 60_000;
 
 export interface NewKey {
   readonly projectId: string;
@@ -13,13 +23,23 @@ export interface NewKey {
   readonly spec: KeySpecName;
   readonly usage: KeyUsage;
   readonly convergent: boolean;
+  readonly rotationEnabled?: boolean;
+  readonly rotationIntervalDays?: number;
 }
 
+export interface Clock {
+  now(): number;
+}
+export const systemClock: Clock = { now: () => Date.now() };
+
 export class Keys {
+  private readonly locks = new KeyLocks();
+
   constructor(
     private readonly store: MetadataStore,
     private readonly hsm: Hsm,
     private readonly log: Logger,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   async create(req: NewKey): Promise<KeyRecord> {
@@ -27,31 +47,35 @@ export class Keys {
       throw new KmsError('UnsupportedOperation', 'Only AES_256 keys can be convergent.');
     }
     if (this.store.keyByAlias(req.projectId, req.alias)) throw aliasTaken();
-    const key: KeyRecord = {
-      ...req,
-      keyId: randomUUID(),
-      keyTag: randomBytes(32).toString('hex'),
-      state: 'Enabled',
-      currentVersion: 1,
-      createdAt: Date.now(),
-    };
-    const ref = { keyId: key.keyId, version: 1 };
+    const keyId = randomUUID();
+    const ref = { keyId, version: 1 };
     // Token objects first, row second: a row never names objects that don't exist. A crash in
     // between leaves unreferenced objects, which nothing uses.
-    if (KEY_SPECS[key.spec].seal === 'rsa-oaep-hybrid') await this.hsm.createRsaVersion(ref);
-    else await this.hsm.createAesVersion(ref, key.convergent);
+    await this.createVersionObjects(req.spec, req.convergent, ref);
     try {
-      this.store.insertKey(key);
+      const key = this.store.insertKey({
+        keyId,
+        keyTag: randomBytes(32).toString('hex'),
+        projectId: req.projectId,
+        alias: req.alias,
+        description: req.description,
+        spec: req.spec,
+        usage: req.usage,
+        convergent: req.convergent,
+        createdAt: this.clock.now(),
+        rotationEnabled: req.rotationEnabled ?? false,
+        rotationIntervalDays: req.rotationIntervalDays ?? 365,
+      });
+      this.log.info('key created', { keyId, projectId: key.projectId, spec: key.spec, convergent: key.convergent });
+      return key;
     } catch (e) {
       await this.hsm.destroyVersion(ref);
       if (e instanceof AliasTaken) throw aliasTaken();
       throw e;
     }
-    this.log.info('key created', { keyId: key.keyId, projectId: key.projectId, spec: key.spec, convergent: key.convergent });
-    return key;
   }
 
-  /** A key of this project by id; another project's key reads as not found, never as forbidden. */
+  /** A live key of this project by id; another project's or a deleted key reads as not found. */
   byId(projectId: string, keyId: string): KeyRecord {
     return owned(projectId, this.store.keyById(keyId));
   }
@@ -63,13 +87,229 @@ export class Keys {
   byAlias(projectId: string, alias: string): KeyRecord {
     return owned(projectId, this.store.keyByAlias(projectId, alias));
   }
+
+  list(projectId: string, opts: { state?: KeyState; offset: number; limit: number }) {
+    return this.store.listKeys(projectId, opts);
+  }
+
+  versions(key: KeyRecord): VersionRecord[] {
+    return this.store.versions(key.keyId).filter((v) => v.state !== 'Creating');
+  }
+
+  enable(key: KeyRecord): Promise<KeyRecord> {
+    return this.locks.run(key.keyId, () => {
+      if (!this.store.transition(key.keyId, ['Disabled'], 'Enabled', this.clock.now())) {
+        throw this.stateError(key.keyId, 'not-disabled', 'The key is not disabled.');
+      }
+      return this.reload(key);
+    });
+  }
+
+  disable(key: KeyRecord): Promise<KeyRecord> {
+    return this.locks.run(key.keyId, () => {
+      if (!this.store.transition(key.keyId, ['Enabled'], 'Disabled', this.clock.now())) {
+        throw this.stateError(key.keyId, 'not-enabled', 'The key is not enabled.');
+      }
+      return this.reload(key);
+    });
+  }
+
+  scheduleDeletion(key: KeyRecord, pendingDays: number): Promise<KeyRecord> {
+    return this.locks.run(key.keyId, () => {
+      const now = this.clock.now();
+      if (!this.store.transition(key.keyId, ['Enabled', 'Disabled'], 'PendingDeletion', now, now + pendingDays * DAY_MS)) {
+        throw this.stateError(key.keyId, 'already-pending-deletion', 'The key is already pending deletion.');
+      }
+      this.log.info('key deletion scheduled', { keyId: key.keyId, pendingDays });
+      return this.reload(key);
+    });
+  }
+
+  /** Both vendors put a key whose deletion is cancelled in the Disabled state. */
+  cancelDeletion(key: KeyRecord): Promise<KeyRecord> {
+    return this.locks.run(key.keyId, () => {
+      if (!this.store.transition(key.keyId, ['PendingDeletion'], 'Disabled', this.clock.now(), null)) {
+        throw this.stateError(key.keyId, 'not-pending-deletion', 'The key is not pending deletion.');
+      }
+      return this.reload(key);
+    });
+  }
+
+  /** NCP's immediate delete: only for a key already pending deletion. */
+  async deleteNow(key: KeyRecord): Promise<void> {
+    await this.locks.run(key.keyId, () => {
+      if (!this.store.transition(key.keyId, ['PendingDeletion'], 'Deleted', this.clock.now())) {
+        throw this.stateError(key.keyId, 'not-pending-deletion', 'The key is not pending deletion.');
+      }
+    });
+    await this.purge(key.keyId);
+  }
+
+  /** Adds a version and makes it current; old versions stay for decryption. */
+  rotate(key: KeyRecord): Promise<KeyRecord> {
+    return this.locks.run(key.keyId, async () => {
+      const fresh = this.reload(key);
+      if (fresh.state !== 'Enabled') throw this.stateError(key.keyId, 'not-enabled', 'Only an enabled key can be rotated.');
+      const ref: VersionRef = { keyId: key.keyId, version: fresh.currentVersion + 1 };
+      // Claim the number before making objects, so no two processes create the same version's objects.
+      if (!this.store.claimVersion(key.keyId, ref.version, this.clock.now())) {
+        throw new KmsError('Throttled', 'The key is being rotated. Try again.');
+      }
+      try {
+        await this.createVersionObjects(fresh.spec, fresh.convergent, ref);
+      } catch (e) {
+        this.store.dropVersion(key.keyId, ref.version);
+        throw e;
+      }
+      if (!this.store.promoteVersion(key.keyId, ref.version, this.clock.now())) {
+        // The key left Enabled (or moved on) while the objects were made: undo, report its state.
+        await this.hsm.destroyVersion(ref);
+        this.store.dropVersion(key.keyId, ref.version);
+        throw this.stateError(key.keyId, 'not-enabled', 'Only an enabled key can be rotated.');
+      }
+      this.log.info('key rotated', { keyId: key.keyId, version: ref.version });
+      return this.reload(key);
+    });
+  }
+
+  setRotation(key: KeyRecord, patch: { enabled?: boolean; intervalDays?: number }): Promise<KeyRecord> {
+    return this.locks.run(key.keyId, () => {
+      this.store.updateKey(key.keyId, {
+        ...(patch.enabled === undefined ? {} : { rotationEnabled: patch.enabled }),
+        ...(patch.intervalDays === undefined ? {} : { rotationIntervalDays: patch.intervalDays }),
+      });
+      return this.reload(key);
+    });
+  }
+
+  /** NCP: a version can be disabled unless it is the newest, and not while the key is disabled. */
+  setVersionEnabled(key: KeyRecord, version: number, enabled: boolean): Promise<VersionRecord> {
+    return this.locks.run(key.keyId, () => {
+      const fresh = this.reload(key);
+      const v = this.store.version(key.keyId, version);
+      if (!v || v.state === 'Creating') throw new KmsError('NotFound', 'The key version does not exist.');
+      if (fresh.state === 'Disabled') throw invalidState('not-enabled', 'The key is disabled.');
+      if (fresh.state === 'PendingDeletion') throw new KmsError('KeyPendingDeletion', 'The key is pending deletion and cannot be used.');
+      if (!enabled && version === fresh.currentVersion) throw invalidState('latest-version', 'The newest version cannot be disabled.');
+      const [from, to] = enabled ? (['Disabled', 'Enabled'] as const) : (['Enabled', 'Disabled'] as const);
+      this.store.setVersionState(key.keyId, version, from, to, this.clock.now());
+      return this.store.version(key.keyId, version)!;
+    });
+  }
+
+  updateAlias(key: KeyRecord, alias: string): Promise<KeyRecord> {
+    return this.locks.run(key.keyId, () => {
+      try {
+        this.store.updateKey(key.keyId, { alias });
+      } catch (e) {
+        if (e instanceof AliasTaken) throw aliasTaken();
+        throw e;
+      }
+      return this.reload(key);
+    });
+  }
+
+  updateDescription(key: KeyRecord, description: string): Promise<KeyRecord> {
+    return this.locks.run(key.keyId, () => {
+      this.store.updateKey(key.keyId, { description });
+      return this.reload(key);
+    });
+  }
+
+  tags(key: KeyRecord): Tag[] {
+    return this.store.tags(key.keyId);
+  }
+
+  projectTags(projectId: string) {
+    return this.store.projectTags(projectId);
+  }
+
+  /** Applies tag changes all or nothing; at most 10 tags per key. */
+  changeTags(key: KeyRecord, set: readonly Tag[], remove: readonly string[]): Promise<void> {
+    return this.locks.run(key.keyId, () => {
+      const next = new Map(this.store.tags(key.keyId).map((t) => [t.key, t.value]));
+      for (const k of remove) next.delete(k);
+      for (const t of set) next.set(t.key, t.value);
+      if (next.size > MAX_TAGS_PER_KEY) throw unsupported('too-many-tags', `A key can have at most ${MAX_TAGS_PER_KEY} tags.`);
+      for (const k of remove) this.store.deleteTag(key.keyId, k);
+      for (const t of set) this.store.setTag(key.keyId, t);
+    });
+  }
+
+  /**
+   * One pass of the background work, run from stored state so it survives restarts:
+   * destroy keys whose deletion window ended, finish purges a crash interrupted, remove versions a
+   * crash left half-made, and rotate keys whose automatic rotation is due.
+   */
+  async sweep(): Promise<{ deleted: number; rotated: number }> {
+    const now = this.clock.now();
+    let deleted = 0;
+    for (const key of this.store.dueForDeletion(now)) {
+      const won = await this.locks.run(key.keyId, () => this.store.transition(key.keyId, ['PendingDeletion'], 'Deleted', now));
+      if (won) deleted++;
+    }
+    for (const key of this.store.unpurged()) await this.purge(key.keyId);
+    for (const { keyId, version } of this.store.staleCreating(now - STALE_CREATING_MS)) {
+      await this.locks.run(keyId, async () => {
+        await this.hsm.destroyVersion({ keyId, version });
+        this.store.dropVersion(keyId, version);
+      });
+    }
+    let rotated = 0;
+    for (const key of this.store.dueForRotation(now)) {
+      try {
+        await this.rotate(key);
+        rotated++;
+      } catch (e) {
+        this.log.warn('automatic rotation failed', { keyId: key.keyId, error: e instanceof KmsError ? e.code : 'internal' });
+      }
+    }
+    return { deleted, rotated };
+  }
+
+  /** Destroys every token object of every version of a Deleted key, then records that it did. */
+  private async purge(keyId: string): Promise<void> {
+    await this.locks.run(keyId, async () => {
+      const key = this.store.keyById(keyId);
+      if (!key || key.state !== 'Deleted') return;
+      let objects = 0;
+      for (const v of this.store.versions(keyId)) objects += await this.hsm.destroyVersion({ keyId, version: v.version });
+      this.store.markPurged(keyId);
+      this.log.info('key deleted', { keyId, versions: key.currentVersion, objects });
+    });
+  }
+
+  private async createVersionObjects(spec: KeySpecName, convergent: boolean, ref: VersionRef): Promise<void> {
+    if (KEY_SPECS[spec].seal === 'rsa-oaep-hybrid') await this.hsm.createRsaVersion(ref);
+    else await this.hsm.createAesVersion(ref, convergent);
+  }
+
+  private reload(key: KeyRecord): KeyRecord {
+    const fresh = this.store.keyById(key.keyId);
+    if (!fresh || fresh.state === 'Deleted') throw notFound();
+    return fresh;
+  }
+
+  /** The error for a refused transition, named after the state the key is actually in. */
+  private stateError(keyId: string, rule: Parameters<typeof invalidState>[0], message: string): KmsError {
+    const now = this.store.keyById(keyId);
+    if (!now || now.state === 'Deleted') return notFound();
+    if (now.state === 'PendingDeletion' && rule !== 'already-pending-deletion') {
+      return new KmsError('KeyPendingDeletion', 'The key is pending deletion and cannot be used.');
+    }
+    return invalidState(rule, message);
+  }
 }
 
 function owned(projectId: string, key: KeyRecord | undefined): KeyRecord {
-  if (!key || key.projectId !== projectId) throw notFound();
+  if (!key || key.projectId !== projectId || key.state === 'Deleted') throw notFound();
   return key;
 }
 
 function aliasTaken(): KmsError {
   return new KmsError('AlreadyExists', 'A key with this alias already exists.');
+}
+
+export function rotationCapable(key: KeyRecord): void {
+  if (KEY_SPECS[key.spec].seal !== 'aes-gcm') throw unsupported('asymmetric-rotation', 'Asymmetric keys cannot be rotated automatically.');
 }

@@ -1,6 +1,20 @@
 import Database from 'better-sqlite3';
 import { isKeySpecName } from '../kms/key-specs';
-import { AliasTaken, type ApiTokenRecord, type KeyRecord, type KeyState, type KeyUsage, type MetadataStore } from './store';
+import {
+  AliasTaken,
+  type ApiTokenRecord,
+  type KeyPage,
+  type KeyRecord,
+  type KeyState,
+  type KeyUsage,
+  type MetadataStore,
+  type NewKeyRecord,
+  type Tag,
+  type VersionRecord,
+  type VersionState,
+} from './store';
+
+const DAY_MS = 86_400_000;
 
 /** Schema migrations, applied in order; PRAGMA user_version records how many ran. */
 const MIGRATIONS: readonly string[] = [
@@ -13,7 +27,8 @@ const MIGRATIONS: readonly string[] = [
      revoked_at INTEGER
    );
    CREATE TABLE keys (
-     key_id TEXT PRIMARY KEY,
+     num INTEGER PRIMARY KEY AUTOINCREMENT,
+     key_id TEXT NOT NULL UNIQUE,
      key_tag TEXT NOT NULL UNIQUE,
      project_id TEXT NOT NULL,
      alias TEXT NOT NULL,
@@ -21,20 +36,38 @@ const MIGRATIONS: readonly string[] = [
      spec TEXT NOT NULL,
      usage TEXT NOT NULL CHECK (usage IN ('ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'ANY')),
      convergent INTEGER NOT NULL CHECK (convergent IN (0, 1)),
-     state TEXT NOT NULL CHECK (state IN ('Enabled', 'Disabled', 'PendingDeletion')),
+     state TEXT NOT NULL CHECK (state IN ('Enabled', 'Disabled', 'PendingDeletion', 'Deleted')),
+     state_changed_at INTEGER NOT NULL,
      current_version INTEGER NOT NULL,
      created_at INTEGER NOT NULL,
-     UNIQUE (project_id, alias)
+     deletion_date INTEGER,
+     purged INTEGER NOT NULL DEFAULT 0 CHECK (purged IN (0, 1)),
+     rotation_enabled INTEGER NOT NULL CHECK (rotation_enabled IN (0, 1)),
+     rotation_interval_days INTEGER NOT NULL,
+     last_rotation_at INTEGER,
+     rotation_count INTEGER NOT NULL DEFAULT 0
    );
+   -- Aliases are unique among live keys; a deleted key's alias may be used again.
+   CREATE UNIQUE INDEX keys_live_alias ON keys (project_id, alias) WHERE state <> 'Deleted';
+   CREATE INDEX keys_project ON keys (project_id, num);
    CREATE TABLE key_versions (
      key_id TEXT NOT NULL REFERENCES keys (key_id),
      version INTEGER NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('Creating', 'Enabled', 'Disabled')),
      created_at INTEGER NOT NULL,
+     state_changed_at INTEGER NOT NULL,
      PRIMARY KEY (key_id, version)
+   );
+   CREATE TABLE key_tags (
+     key_id TEXT NOT NULL REFERENCES keys (key_id),
+     tag_key TEXT NOT NULL,
+     tag_value TEXT NOT NULL,
+     PRIMARY KEY (key_id, tag_key)
    );`,
 ];
 
 interface KeyRow {
+  num: number;
   key_id: string;
   key_tag: string;
   project_id: string;
@@ -44,8 +77,21 @@ interface KeyRow {
   usage: string;
   convergent: number;
   state: string;
+  state_changed_at: number;
   current_version: number;
   created_at: number;
+  deletion_date: number | null;
+  rotation_enabled: number;
+  rotation_interval_days: number;
+  last_rotation_at: number | null;
+  rotation_count: number;
+}
+
+interface VersionRow {
+  version: number;
+  state: string;
+  created_at: number;
+  state_changed_at: number;
 }
 
 interface TokenRow {
@@ -61,6 +107,7 @@ function toKey(r: KeyRow): KeyRecord {
   if (!isKeySpecName(r.spec)) throw new Error(`store holds an unknown key spec for ${r.key_id}`);
   return {
     keyId: r.key_id,
+    num: r.num,
     keyTag: r.key_tag,
     projectId: r.project_id,
     alias: r.alias,
@@ -69,14 +116,31 @@ function toKey(r: KeyRow): KeyRecord {
     usage: r.usage as KeyUsage,
     convergent: r.convergent === 1,
     state: r.state as KeyState,
+    stateChangedAt: r.state_changed_at,
     currentVersion: r.current_version,
     createdAt: r.created_at,
+    deletionDate: r.deletion_date,
+    rotationEnabled: r.rotation_enabled === 1,
+    rotationIntervalDays: r.rotation_interval_days,
+    lastRotationAt: r.last_rotation_at,
+    rotationCount: r.rotation_count,
   };
+}
+
+const toVersion = (r: VersionRow): VersionRecord => ({
+  version: r.version,
+  state: r.state as VersionState,
+  createdAt: r.created_at,
+  stateChangedAt: r.state_changed_at,
+});
+
+function isAliasConflict(e: unknown): boolean {
+  return e instanceof Error && /UNIQUE constraint failed: keys\.project_id, keys\.alias/.test(e.message);
 }
 
 export class SqliteStore implements MetadataStore {
   private readonly db: Database.Database;
-  private readonly stmts;
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -85,59 +149,195 @@ export class SqliteStore implements MetadataStore {
     // The CLI and the server share the file; wait for the other's write rather than failing.
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
-    this.stmts = {
-      insertKey: this.db.prepare(
-        `INSERT INTO keys (key_id, key_tag, project_id, alias, description, spec, usage, convergent, state, current_version, created_at)
-         VALUES (@keyId, @keyTag, @projectId, @alias, @description, @spec, @usage, @convergent, @state, @currentVersion, @createdAt)`,
-      ),
-      insertVersion: this.db.prepare(`INSERT INTO key_versions (key_id, version, created_at) VALUES (?, ?, ?)`),
-      keyById: this.db.prepare<[string], KeyRow>(`SELECT * FROM keys WHERE key_id = ?`),
-      keyByTag: this.db.prepare<[string], KeyRow>(`SELECT * FROM keys WHERE key_tag = ?`),
-      keyByAlias: this.db.prepare<[string, string], KeyRow>(`SELECT * FROM keys WHERE project_id = ? AND alias = ?`),
-      insertToken: this.db.prepare(
-        `INSERT INTO api_tokens (id, project_id, secret_hash, admin, created_at, revoked_at)
-         VALUES (@id, @projectId, @secretHash, @admin, @createdAt, @revokedAt)`,
-      ),
-      tokenById: this.db.prepare<[string], TokenRow>(`SELECT * FROM api_tokens WHERE id = ?`),
-    };
   }
 
-  insertKey(key: KeyRecord): void {
-    const tx = this.db.transaction(() => {
-      this.stmts.insertKey.run({ ...key, convergent: key.convergent ? 1 : 0 });
-      for (let v = 1; v <= key.currentVersion; v++) this.stmts.insertVersion.run(key.keyId, v, key.createdAt);
+  insertKey(key: NewKeyRecord): KeyRecord {
+    const insert = this.db.transaction(() => {
+      this
+        .q(
+          `INSERT INTO keys (key_id, key_tag, project_id, alias, description, spec, usage, convergent, state, state_changed_at,
+                             current_version, created_at, rotation_enabled, rotation_interval_days)
+           VALUES (@keyId, @keyTag, @projectId, @alias, @description, @spec, @usage, @convergent, 'Enabled', @createdAt,
+                   1, @createdAt, @rotationEnabled, @rotationIntervalDays)`,
+        )
+        .run({ ...key, convergent: key.convergent ? 1 : 0, rotationEnabled: key.rotationEnabled ? 1 : 0 });
+      this
+        .q(`INSERT INTO key_versions (key_id, version, state, created_at, state_changed_at) VALUES (?, 1, 'Enabled', ?, ?)`)
+        .run(key.keyId, key.createdAt, key.createdAt);
     });
     try {
-      tx();
+      insert();
     } catch (e) {
-      if (e instanceof Error && /UNIQUE constraint failed: keys\.project_id, keys\.alias/.test(e.message)) {
-        throw new AliasTaken(key.alias);
-      }
+      if (isAliasConflict(e)) throw new AliasTaken(key.alias);
       throw e;
     }
+    return this.keyById(key.keyId)!;
   }
 
   keyById(keyId: string): KeyRecord | undefined {
-    const r = this.stmts.keyById.get(keyId);
+    const r = this.q<[string], KeyRow>(`SELECT * FROM keys WHERE key_id = ?`).get(keyId);
     return r && toKey(r);
   }
 
   keyByTag(keyTag: string): KeyRecord | undefined {
-    const r = this.stmts.keyByTag.get(keyTag);
+    const r = this.q<[string], KeyRow>(`SELECT * FROM keys WHERE key_tag = ?`).get(keyTag);
     return r && toKey(r);
   }
 
   keyByAlias(projectId: string, alias: string): KeyRecord | undefined {
-    const r = this.stmts.keyByAlias.get(projectId, alias);
+    const r = this
+      .q<[string, string], KeyRow>(`SELECT * FROM keys WHERE project_id = ? AND alias = ? AND state <> 'Deleted'`)
+      .get(projectId, alias);
     return r && toKey(r);
   }
 
+  listKeys(projectId: string, opts: { state?: KeyState; offset: number; limit: number }): KeyPage {
+    const where = `project_id = @projectId AND state <> 'Deleted'${opts.state ? ' AND state = @state' : ''}`;
+    const params = { projectId, state: opts.state ?? null, offset: opts.offset, limit: opts.limit };
+    const rows = this.q<typeof params, KeyRow>(`SELECT * FROM keys WHERE ${where} ORDER BY num LIMIT @limit OFFSET @offset`).all(params);
+    const { n } = this.q<typeof params, { n: number }>(`SELECT count(*) AS n FROM keys WHERE ${where}`).get(params)!;
+    return { keys: rows.map(toKey), total: n };
+  }
+
+  transition(keyId: string, from: readonly KeyState[], to: KeyState, at: number, deletionDate: number | null = null): boolean {
+    const placeholders = from.map(() => '?').join(', ');
+    const r = this
+      .q(`UPDATE keys SET state = ?, state_changed_at = ?, deletion_date = ? WHERE key_id = ? AND state IN (${placeholders})`)
+      .run(to, at, deletionDate, keyId, ...from);
+    return r.changes === 1;
+  }
+
+  updateKey(keyId: string, patch: { alias?: string; description?: string; rotationEnabled?: boolean; rotationIntervalDays?: number }): void {
+    const sets: string[] = [];
+    const params: Record<string, string | number> = { keyId };
+    if (patch.alias !== undefined) (sets.push('alias = @alias'), (params['alias'] = patch.alias));
+    if (patch.description !== undefined) (sets.push('description = @description'), (params['description'] = patch.description));
+    if (patch.rotationEnabled !== undefined) (sets.push('rotation_enabled = @re'), (params['re'] = patch.rotationEnabled ? 1 : 0));
+    if (patch.rotationIntervalDays !== undefined) (sets.push('rotation_interval_days = @ri'), (params['ri'] = patch.rotationIntervalDays));
+    if (sets.length === 0) return;
+    try {
+      this.q(`UPDATE keys SET ${sets.join(', ')} WHERE key_id = @keyId`).run(params);
+    } catch (e) {
+      if (isAliasConflict(e)) throw new AliasTaken(patch.alias ?? '');
+      throw e;
+    }
+  }
+
+  claimVersion(keyId: string, version: number, at: number): boolean {
+    const r = this
+      .q(`INSERT OR IGNORE INTO key_versions (key_id, version, state, created_at, state_changed_at) VALUES (?, ?, 'Creating', ?, ?)`)
+      .run(keyId, version, at, at);
+    return r.changes === 1;
+  }
+
+  promoteVersion(keyId: string, version: number, at: number): boolean {
+    return this.db.transaction(() => {
+      const moved = this
+        .q(
+          `UPDATE keys SET current_version = ?, rotation_count = rotation_count + 1, last_rotation_at = ?
+           WHERE key_id = ? AND current_version = ? AND state = 'Enabled'`,
+        )
+        .run(version, at, keyId, version - 1);
+      if (moved.changes !== 1) return false;
+      this
+        .q(`UPDATE key_versions SET state = 'Enabled', state_changed_at = ? WHERE key_id = ? AND version = ? AND state = 'Creating'`)
+        .run(at, keyId, version);
+      return true;
+    })();
+  }
+
+  dropVersion(keyId: string, version: number): void {
+    this.q(`DELETE FROM key_versions WHERE key_id = ? AND version = ? AND state = 'Creating'`).run(keyId, version);
+  }
+
+  versions(keyId: string): VersionRecord[] {
+    return this.q<[string], VersionRow>(`SELECT * FROM key_versions WHERE key_id = ? ORDER BY version`).all(keyId).map(toVersion);
+  }
+
+  version(keyId: string, version: number): VersionRecord | undefined {
+    const r = this.q<[string, number], VersionRow>(`SELECT * FROM key_versions WHERE key_id = ? AND version = ?`).get(keyId, version);
+    return r && toVersion(r);
+  }
+
+  setVersionState(keyId: string, version: number, from: VersionState, to: VersionState, at: number): boolean {
+    const r = this
+      .q(`UPDATE key_versions SET state = ?, state_changed_at = ? WHERE key_id = ? AND version = ? AND state = ?`)
+      .run(to, at, keyId, version, from);
+    return r.changes === 1;
+  }
+
+  dueForDeletion(now: number): KeyRecord[] {
+    return this
+      .q<[number], KeyRow>(`SELECT * FROM keys WHERE state = 'PendingDeletion' AND deletion_date <= ?`)
+      .all(now)
+      .map(toKey);
+  }
+
+  unpurged(): KeyRecord[] {
+    return this.q<[], KeyRow>(`SELECT * FROM keys WHERE state = 'Deleted' AND purged = 0`).all().map(toKey);
+  }
+
+  markPurged(keyId: string): void {
+    this.q(`UPDATE keys SET purged = 1 WHERE key_id = ? AND state = 'Deleted'`).run(keyId);
+  }
+
+  dueForRotation(now: number): KeyRecord[] {
+    return this
+      .q<[number, number], KeyRow>(
+        `SELECT * FROM keys WHERE state = 'Enabled' AND rotation_enabled = 1
+           AND coalesce(last_rotation_at, created_at) + rotation_interval_days * ? <= ?`,
+      )
+      .all(DAY_MS, now)
+      .map(toKey);
+  }
+
+  staleCreating(before: number): Array<{ keyId: string; version: number }> {
+    return this
+      .q<[number], { key_id: string; version: number }>(`SELECT key_id, version FROM key_versions WHERE state = 'Creating' AND created_at < ?`)
+      .all(before)
+      .map((r) => ({ keyId: r.key_id, version: r.version }));
+  }
+
+  setTag(keyId: string, tag: Tag): void {
+    this
+      .q(`INSERT INTO key_tags (key_id, tag_key, tag_value) VALUES (?, ?, ?) ON CONFLICT (key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value`)
+      .run(keyId, tag.key, tag.value);
+  }
+
+  deleteTag(keyId: string, key: string): boolean {
+    return this.q(`DELETE FROM key_tags WHERE key_id = ? AND tag_key = ?`).run(keyId, key).changes === 1;
+  }
+
+  tags(keyId: string): Tag[] {
+    return this
+      .q<[string], { tag_key: string; tag_value: string }>(`SELECT tag_key, tag_value FROM key_tags WHERE key_id = ? ORDER BY tag_key`)
+      .all(keyId)
+      .map((r) => ({ key: r.tag_key, value: r.tag_value }));
+  }
+
+  projectTags(projectId: string): Array<{ key: string; values: string[] }> {
+    const rows = this
+      .q<[string], { tag_key: string; tag_value: string }>(
+        `SELECT DISTINCT t.tag_key, t.tag_value FROM key_tags t JOIN keys k ON k.key_id = t.key_id
+         WHERE k.project_id = ? AND k.state <> 'Deleted' ORDER BY t.tag_key, t.tag_value`,
+      )
+      .all(projectId);
+    const byKey = new Map<string, string[]>();
+    for (const r of rows) byKey.set(r.tag_key, [...(byKey.get(r.tag_key) ?? []), r.tag_value]);
+    return [...byKey].map(([key, values]) => ({ key, values }));
+  }
+
   insertToken(t: ApiTokenRecord): void {
-    this.stmts.insertToken.run({ ...t, admin: t.admin ? 1 : 0 });
+    this
+      .q(
+        `INSERT INTO api_tokens (id, project_id, secret_hash, admin, created_at, revoked_at)
+         VALUES (@id, @projectId, @secretHash, @admin, @createdAt, @revokedAt)`,
+      )
+      .run({ ...t, admin: t.admin ? 1 : 0 });
   }
 
   tokenById(id: string): ApiTokenRecord | undefined {
-    const r = this.stmts.tokenById.get(id);
+    const r = this.q<[string], TokenRow>(`SELECT * FROM api_tokens WHERE id = ?`).get(id);
     return (
       r && {
         id: r.id,
@@ -152,6 +352,16 @@ export class SqliteStore implements MetadataStore {
 
   close(): void {
     this.db.close();
+  }
+
+  /** Prepared once per distinct SQL text: statements are reused on every request. */
+  private q<P extends unknown[] | object = unknown[], R = unknown>(sql: string): Database.Statement<P, R> {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st as unknown as Database.Statement<P, R>;
   }
 
   private migrate(): void {

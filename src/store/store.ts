@@ -1,14 +1,22 @@
 /**
- * The metadata store contract. It holds names, states and versions of keys and the hashes of API
- * tokens; never key material. SQLite (sqlite.ts) is the embedded default.
+ * The metadata store contract. It holds names, states, versions and tags of keys and the hashes of
+ * API tokens; never key material. SQLite (sqlite.ts) is the embedded default.
+ *
+ * State changes are conditional updates (`…WHERE state IN (from)`) that report whether they took
+ * effect, so two processes racing on one key can't both win a transition.
  */
 import type { KeySpecName } from '../kms/key-specs';
 
-export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
+/** `Deleted` keys keep their row (a tombstone: alias history, audit) but their token objects are gone. */
+export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion' | 'Deleted';
 export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'ANY';
+/** `Creating`: the number is claimed, token objects may or may not exist yet; never used for crypto. */
+export type VersionState = 'Creating' | 'Enabled' | 'Disabled';
 
 export interface KeyRecord {
   readonly keyId: string;
+  /** Small integer id (NCP's `keyId`). */
+  readonly num: number;
   readonly keyTag: string;
   readonly projectId: string;
   readonly alias: string;
@@ -17,8 +25,24 @@ export interface KeyRecord {
   readonly usage: KeyUsage;
   readonly convergent: boolean;
   readonly state: KeyState;
+  readonly stateChangedAt: number;
   readonly currentVersion: number;
   readonly createdAt: number;
+  /** When a key pending deletion is destroyed (ms since epoch); null otherwise. */
+  readonly deletionDate: number | null;
+  readonly rotationEnabled: boolean;
+  readonly rotationIntervalDays: number;
+  readonly lastRotationAt: number | null;
+  readonly rotationCount: number;
+}
+
+export type NewKeyRecord = Omit<KeyRecord, 'num' | 'stateChangedAt' | 'deletionDate' | 'lastRotationAt' | 'rotationCount' | 'currentVersion' | 'state'>;
+
+export interface VersionRecord {
+  readonly version: number;
+  readonly state: VersionState;
+  readonly createdAt: number;
+  readonly stateChangedAt: number;
 }
 
 export interface ApiTokenRecord {
@@ -30,12 +54,55 @@ export interface ApiTokenRecord {
   readonly revokedAt: number | null;
 }
 
+export interface Tag {
+  readonly key: string;
+  readonly value: string;
+}
+
+export interface KeyPage {
+  readonly keys: KeyRecord[];
+  readonly total: number;
+}
+
 export interface MetadataStore {
-  /** Inserts a key with its first version; throws AliasTaken when the project already uses the alias. */
-  insertKey(key: KeyRecord): void;
+  /** Inserts an Enabled key with version 1; throws AliasTaken when a live key of the project has the alias. */
+  insertKey(key: NewKeyRecord): KeyRecord;
   keyById(keyId: string): KeyRecord | undefined;
   keyByTag(keyTag: string): KeyRecord | undefined;
+  /** The live (not Deleted) key of a project with this alias. */
   keyByAlias(projectId: string, alias: string): KeyRecord | undefined;
+  /** Live keys of a project in creation order, optionally of one state. */
+  listKeys(projectId: string, opts: { state?: KeyState; offset: number; limit: number }): KeyPage;
+
+  /** Moves a key from one of `from` to `to`; false when it was in none of them. */
+  transition(keyId: string, from: readonly KeyState[], to: KeyState, at: number, deletionDate?: number | null): boolean;
+  /** Throws AliasTaken when the new alias is used by another live key of the project. */
+  updateKey(keyId: string, patch: { alias?: string; description?: string; rotationEnabled?: boolean; rotationIntervalDays?: number }): void;
+
+  /** Claims the next version number; false when another caller claimed it first. */
+  claimVersion(keyId: string, version: number, at: number): boolean;
+  /** Makes a claimed version the current one; false when the key moved on or left Enabled meanwhile. */
+  promoteVersion(keyId: string, version: number, at: number): boolean;
+  dropVersion(keyId: string, version: number): void;
+  versions(keyId: string): VersionRecord[];
+  version(keyId: string, version: number): VersionRecord | undefined;
+  setVersionState(keyId: string, version: number, from: VersionState, to: VersionState, at: number): boolean;
+
+  /** PendingDeletion keys whose window has ended. */
+  dueForDeletion(now: number): KeyRecord[];
+  /** Deleted keys whose token objects may still exist. */
+  unpurged(): KeyRecord[];
+  markPurged(keyId: string): void;
+  /** Enabled keys with automatic rotation whose interval has passed since the last rotation (or creation). */
+  dueForRotation(now: number): KeyRecord[];
+  /** Versions left in Creating since before `before` (a crash between claim and promotion). */
+  staleCreating(before: number): Array<{ keyId: string; version: number }>;
+
+  setTag(keyId: string, tag: Tag): void;
+  deleteTag(keyId: string, key: string): boolean;
+  tags(keyId: string): Tag[];
+  projectTags(projectId: string): Array<{ key: string; values: string[] }>;
+
   insertToken(token: ApiTokenRecord): void;
   tokenById(id: string): ApiTokenRecord | undefined;
   close(): void;

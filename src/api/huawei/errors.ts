@@ -2,7 +2,7 @@
  * Huawei's error shape: `{"error":{"error_code":"KMS.xxxx","error_msg":"…"}}` with the vendor's
  * HTTP status (shared/API.md §2.5). Bad input gets the vendor's code for the field at fault.
  */
-import type { KmsError, KmsErrorCode } from '../../errors/kms-error';
+import type { KmsError, KmsErrorCode, StateRule } from '../../errors/kms-error';
 import type { ErrorRenderer } from '../http';
 
 const TABLE: Readonly<Record<KmsErrorCode, { status: number; code: string }>> = {
@@ -15,6 +15,7 @@ const TABLE: Readonly<Record<KmsErrorCode, { status: number; code: string }>> = 
   MethodNotAllowed: { status: 405, code: 'KMS.0215' },
   KeyDisabled: { status: 400, code: 'KMS.0209' },
   KeyPendingDeletion: { status: 400, code: 'KMS.0210' },
+  InvalidState: { status: 400, code: 'KMS.0308' },
   UnsupportedOperation: { status: 400, code: 'KMS.0308' },
   AlreadyExists: { status: 400, code: 'KMS.1104' },
   InvalidCiphertext: { status: 400, code: 'KMS.2201' },
@@ -35,17 +36,42 @@ const INVALID_FIELD: Readonly<Record<string, string>> = {
   cipher_text: 'KMS.2201',
 };
 
+/** The vendor's code for each broken state rule (InvalidState and UnsupportedOperation). */
+const STATE_RULE: Readonly<Record<StateRule, string>> = {
+  'not-disabled': 'KMS.1201',
+  'not-enabled': 'KMS.1301',
+  'not-pending-deletion': 'KMS.1501',
+  'already-pending-deletion': 'KMS.1402',
+  'rotation-not-enabled': 'KMS.0313',
+  'rotation-not-disabled': 'KMS.2901',
+  'latest-version': 'KMS.0308',
+  'version-disabled': 'KMS.0209',
+  'asymmetric-rotation': 'KMS.0324',
+  'symmetric-key': 'KMS.1115',
+  'asymmetric-key': 'KMS.0325',
+  'sign-only-key': 'KMS.0335',
+  'encrypt-only-key': 'KMS.0334',
+  'too-many-tags': 'KMS.0409',
+};
+
 function badRequestCode(e: KmsError): string {
   const d = e.badRequest;
   if (!d) return TABLE.BadRequest.code;
   if (d.reason === 'missing') return 'KMS.0204';
   if (d.reason === 'malformed-json') return 'KMS.0202';
-  if (d.rule === 'rsa-max') return 'KMS.1904';
+  if (d.rule === 'rsa-max') return d.field === 'plain_text' ? 'KMS.2108' : 'KMS.1904';
+  if (d.rule === 'digest-length') return 'KMS.0329';
   return (d.field && INVALID_FIELD[d.field]) || TABLE.BadRequest.code;
 }
 
-export const renderHuaweiError: ErrorRenderer = (e: KmsError) => {
-  const { status } = TABLE[e.code];
-  const code = e.vendorCode ?? (e.code === 'BadRequest' ? badRequestCode(e) : TABLE[e.code].code);
-  return { status, body: { error: { error_code: code, error_msg: e.message } } };
-};
+function codeOf(e: KmsError): string {
+  if (e.vendorCode) return e.vendorCode;
+  if (e.code === 'BadRequest') return badRequestCode(e);
+  if (e.stateRule) return STATE_RULE[e.stateRule];
+  return TABLE[e.code].code;
+}
+
+export const renderHuaweiError: ErrorRenderer = (e: KmsError) => ({
+  status: TABLE[e.code].status,
+  body: { error: { error_code: codeOf(e), error_msg: e.message } },
+});

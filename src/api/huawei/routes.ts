@@ -22,7 +22,7 @@ const MAX_CONTEXT_CHARS = 8192;
 const hex = (b: Buffer): string => b.toString('hex').toUpperCase();
 
 function invalid(field: string, vendorCode: string, message: string): KmsError {
-  return new KmsError('BadRequest', message, { field, reason: 'invalid' }, vendorCode);
+  return badRequest(message, { field, reason: 'invalid' }, vendorCode);
 }
 
 function encryptionContext(o: Readonly<Record<string, unknown>> | undefined): Context {
@@ -52,7 +52,7 @@ export function huaweiRouter(s: Services): Router {
   r.use((req, res, next) => {
     // The path names the project; a token of another project may not act in it.
     if (req.params['project_id'] !== principalOf(res).projectId) {
-      next(new KmsError('Forbidden', 'URIs in URL and X-Auth-Token do not match.', undefined, 'KMS.0321'));
+      next(new KmsError('Forbidden', 'URIs in URL and X-Auth-Token do not match.', { vendorCode: 'KMS.0321' }));
       return;
     }
     next();
@@ -68,7 +68,7 @@ export function huaweiRouter(s: Services): Router {
     'create-key': async (raw, res) => {
       const body = validateCreateKey(raw);
       const principal = principalOf(res);
-      if (!principal.admin) throw new KmsError('Forbidden', 'No access permissions.', undefined, 'KMS.0306');
+      if (!principal.admin) throw new KmsError('Forbidden', 'No access permissions.', { vendorCode: 'KMS.0306' });
       if (body.key_alias.endsWith('/default')) throw invalid('key_alias', 'KMS.1101', 'Invalid key_alias.');
       const spec = body.key_spec ?? 'AES_256';
       if (!isKeySpecName(spec)) throw invalid('key_spec', 'KMS.0308', 'key_spec must be AES_256 or RSA_2048.');

@@ -15,6 +15,7 @@ const TABLE: Readonly<Record<KmsErrorCode, { status: number; code: string }>> = 
   MethodNotAllowed: { status: 405, code: 'INVALID_REQUEST' },
   KeyDisabled: { status: 422, code: 'UNPROCESSABLE_ENTITY' },
   KeyPendingDeletion: { status: 422, code: 'UNPROCESSABLE_ENTITY' },
+  InvalidState: { status: 422, code: 'UNPROCESSABLE_ENTITY' },
   UnsupportedOperation: { status: 400, code: 'INVALID_REQUEST' },
   AlreadyExists: { status: 400, code: 'INVALID_REQUEST' },
   InvalidCiphertext: { status: 400, code: 'INVALID_REQUEST' },
