@@ -43,6 +43,13 @@ if [ ${#apt_pkgs[@]} -gt 0 ]; then
 fi
 
 if [ "$need_deps" = 1 ]; then
+  # node-gyp downloads Node's headers unless told where they are; use the installed ones when the
+  # Node installation ships them (official builds and images do), so no other host is needed.
+  node_prefix=$(dirname "$(dirname "$(command -v node)")")
+  if [ -z "${npm_config_nodedir:-}" ] && [ -z "$(npm config get nodedir 2>/dev/null | grep -v '^undefined$')" ] \
+     && [ -f "$node_prefix/include/node/node_api.h" ]; then
+    export npm_config_nodedir=$node_prefix
+  fi
   say "installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund
 fi

@@ -23,8 +23,9 @@ export class Secrets {
     if (b64) this.add(Buffer.from(b64, 'base64'));
   }
 
-  assertNotLogged(server: TestServer): void {
-    const logs = server.logs();
+  /** `earlier`: logs of previous incarnations of the server (a test that restarts it). */
+  assertNotLogged(server: TestServer, earlier = ''): void {
+    const logs = earlier + server.logs();
     // The check must be able to fail: debug request lines are there, so logging really happened.
     assert.match(logs, /"message":"request"/);
     assert.ok(this.values.size > 0, 'no secrets were collected');

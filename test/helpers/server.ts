@@ -32,8 +32,9 @@ export class TestServer {
     private readonly sink: { text: string },
   ) {}
 
-  static async start(extraEnv: Record<string, string> = {}): Promise<TestServer> {
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'p11kms-test-'));
+  /** Starts on a new data dir, or on `reuse` (a restart: same token, same store). */
+  static async start(extraEnv: Record<string, string> = {}, reuse?: string): Promise<TestServer> {
+    const dataDir = reuse ?? mkdtempSync(path.join(tmpdir(), 'p11kms-test-'));
     const env: NodeJS.ProcessEnv = { ...process.env, KMS_DATA_DIR: dataDir, KMS_LOG_LEVEL: 'debug', PORT: '0', HOST: '127.0.0.1', ...extraEnv };
     delete env['SOFTHSM2_CONF'];
     execFileSync('bash', [path.join(ROOT, 'scripts/dev-token.sh')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -107,14 +108,15 @@ export class TestServer {
     return { status: res.status, headers: res.headers, text, body: parsed };
   }
 
-  async stop(): Promise<number | null> {
+  /** SIGTERM and wait; the data dir is removed unless `keepData` (for a restart). */
+  async stop(opts: { keepData?: boolean } = {}): Promise<number | null> {
     let code = this.child.exitCode;
     if (code === null) {
       const exited = new Promise<number | null>((resolve) => this.child.once('exit', (c) => resolve(c)));
       this.child.kill('SIGTERM');
       code = await exited;
     }
-    rmSync(this.dataDir, { recursive: true, force: true });
+    if (!opts.keepData) rmSync(this.dataDir, { recursive: true, force: true });
     return code;
   }
 }

@@ -5,28 +5,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as pkcs11js from 'pkcs11js';
-import { loadConfig } from '../../src/config/load';
 import { TestServer, type CreatedKey } from '../helpers/server';
+import { TokenView } from '../helpers/token';
 
 let server: TestServer;
+let token: TokenView;
 let lib: pkcs11js.PKCS11;
 let session: Buffer;
 const keys: Record<string, CreatedKey> = {};
-
-function idPrefix(keyId: string): Buffer {
-  // CKA_ID of a CMK's objects starts with the key id's 16 bytes (src/hsm/hsm.ts objectId).
-  return Buffer.from(keyId.replace(/-/g, ''), 'hex');
-}
-
-function objectsOf(keyId: string): Buffer[] {
-  lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_TOKEN, value: true }]);
-  const all = lib.C_FindObjects(session, 1000);
-  lib.C_FindObjectsFinal(session);
-  return all.filter((h) => {
-    const [id] = lib.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_ID }]);
-    return Buffer.isBuffer(id?.value) && id.value.subarray(0, 16).equals(idPrefix(keyId));
-  });
-}
+const objectsOf = (keyId: string) => token.objectsOf(keyId);
 
 function bool(h: Buffer, type: number): boolean {
   const [a] = lib.C_GetAttributeValue(session, h, [{ type }]);
@@ -47,20 +34,13 @@ before(async () => {
   keys['aes'] = server.key('p1', 'aes', 'AES_256');
   keys['convergent'] = server.key('p1', 'conv', 'AES_256', true);
   keys['rsa'] = server.key('p1', 'rsa', 'RSA_2048');
-  const config = loadConfig(server.env);
-  process.env['SOFTHSM2_CONF'] = server.softhsmConf();
-  lib = new pkcs11js.PKCS11();
-  lib.load(config.pkcs11Module);
-  lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
-  const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trim() === config.tokenLabel);
-  assert.ok(slot, 'dev token not found');
-  session = lib.C_OpenSession(slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION);
-  lib.C_Login(session, pkcs11js.CKU_USER, server.pin());
+  token = new TokenView(server);
+  lib = token.lib;
+  session = token.session;
 });
 
 after(async () => {
-  lib?.C_CloseSession(session);
-  lib?.C_Finalize();
+  token?.close();
   await server?.stop();
 });
 

@@ -34,6 +34,16 @@ const INVALID_FIELD: Readonly<Record<string, string>> = {
   key_description: 'KMS.1103',
   datakey_length: 'KMS.1901',
   cipher_text: 'KMS.2201',
+  plain_text: 'KMS.2101',
+  datakey_plain_length: 'KMS.2102',
+  pending_days: 'KMS.1401',
+  limit: 'KMS.1601',
+  marker: 'KMS.1602',
+  random_data_length: 'KMS.1801',
+  rotation_interval: 'KMS.3001',
+  action: 'KMS.0404',
+  tag: 'KMS.0414',
+  tags: 'KMS.0414',
 };
 
 /** The vendor's code for each broken state rule (InvalidState and UnsupportedOperation). */

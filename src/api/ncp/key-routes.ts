@@ -1,0 +1,162 @@
+/**
+ * NCP key management and read routes: create, list, info, enable/disable, deletion, rotation,
+ * versions and auto-rotation settings. Management calls need an admin token; reads any token of
+ * the project. Each handler checks the caller, then the input, then the key, then calls the domain,
+ * so a refused request never reaches a state change.
+ */
+import type { Request, Response, Router } from 'express';
+import { badRequest, invalidState, KmsError } from '../../errors/kms-error';
+import type { KeyRecord } from '../../store/store';
+import { principalOf } from '../http';
+import type { Services } from '../services';
+import { compile } from '../validate';
+import { keyInfo, keyListItem, keyOf, keyStatus, ok, requireAdmin, rotationInfo, specOf, versionStatus } from './common';
+import { CreateKeyBody, EmptyBody, ListKeysQuery, RotationPeriodBody, VersionParam } from './schemas';
+
+const validateCreateKey = compile(CreateKeyBody);
+const validateEmpty = compile(EmptyBody);
+const validateListQuery = compile(ListKeysQuery);
+const validateRotationPeriod = compile(RotationPeriodBody);
+const validateVersion = compile(VersionParam);
+
+/** NCP's deletion window is fixed: 72 hours. */
+export const DELETION_DAYS = 3;
+const DEFAULT_ROTATION_DAYS = 90;
+const DEFAULT_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 200;
+
+function versionParam(req: Request): number {
+  const v = req.params['version'];
+  try {
+    validateVersion(v);
+  } catch {
+    throw badRequest('version must be an integer from 1 to 100.', { field: 'version', reason: 'invalid' });
+  }
+  return Number(v);
+}
+
+/** Rotation settings can't change while the key waits for deletion. */
+function assertNotPendingDeletion(key: KeyRecord): void {
+  if (key.state === 'PendingDeletion') throw new KmsError('KeyPendingDeletion', 'The key is pending deletion and cannot be used.');
+}
+
+const stateOf = (key: KeyRecord) => ({ keyTag: key.keyTag, status: keyStatus(key.state), statusDate: key.stateChangedAt });
+
+export function keyRoutes(r: Router, s: Services): void {
+  /** An admin-only call with no body fields on one key. */
+  const manage = (req: Request, res: Response): KeyRecord => {
+    requireAdmin(res);
+    validateEmpty(req.body);
+    return keyOf(s, req, res);
+  };
+
+  r.post('/keys', async (req, res) => {
+    requireAdmin(res);
+    const body = validateCreateKey(req.body);
+    if (body.keyType === 'ECDSA') throw badRequest('ECDSA keys are not supported.', { field: 'keyType', reason: 'invalid' });
+    if (body.isConvergent === true && body.keyType !== 'AES256') {
+      throw badRequest('Only AES256 keys can be convergent.', { field: 'isConvergent', reason: 'invalid' });
+    }
+    const spec = specOf(body.keyType);
+    const key = await s.keys.create({
+      projectId: principalOf(res).projectId,
+      alias: body.keyName,
+      description: body.memo ?? '',
+      spec,
+      usage: spec === 'AES_256' ? 'ENCRYPT_DECRYPT' : 'ANY',
+      convergent: body.isConvergent ?? false,
+      rotationEnabled: body.isAutoRotation ?? false,
+      rotationIntervalDays: body.rotationPeriod ?? DEFAULT_ROTATION_DAYS,
+    });
+    ok(res, keyInfo(key));
+  });
+
+  r.get('/keys', (req, res) => {
+    const query = validateListQuery({ ...(req.query as Record<string, unknown>) });
+    const pageNo = query.pageNo === undefined ? 1 : Number(query.pageNo);
+    const pageSize = query.pageSize === undefined ? DEFAULT_PAGE_SIZE : Number(query.pageSize);
+    if (pageSize > MAX_PAGE_SIZE) throw badRequest('pageSize must be from 1 to 200.', { field: 'pageSize', reason: 'invalid' });
+    const page = s.keys.list(principalOf(res).projectId, { offset: (pageNo - 1) * pageSize, limit: pageSize });
+    ok(res, {
+      keyList: page.keys.map(keyListItem),
+      currentPageNo: pageNo,
+      totalPageNo: Math.ceil(page.total / pageSize),
+      totalCount: page.total,
+    });
+  });
+
+  r.get('/keys/:keyTag', (req, res) => {
+    ok(res, keyInfo(keyOf(s, req, res)));
+  });
+
+  r.delete('/keys/:keyTag', async (req, res) => {
+    await s.keys.deleteNow(manage(req, res));
+    ok(res, null);
+  });
+
+  r.post('/keys/:keyTag/enable', async (req, res) => {
+    ok(res, stateOf(await s.keys.enable(manage(req, res))));
+  });
+
+  r.post('/keys/:keyTag/disable', async (req, res) => {
+    ok(res, stateOf(await s.keys.disable(manage(req, res))));
+  });
+
+  r.post('/keys/:keyTag/request-deletion', async (req, res) => {
+    const key = await s.keys.scheduleDeletion(manage(req, res), DELETION_DAYS);
+    ok(res, { ...stateOf(key), destroyDate: key.deletionDate });
+  });
+
+  r.post('/keys/:keyTag/cancel-deletion', async (req, res) => {
+    ok(res, stateOf(await s.keys.cancelDeletion(manage(req, res))));
+  });
+
+  r.post('/keys/:keyTag/rotate', async (req, res) => {
+    const key = await s.keys.rotate(manage(req, res));
+    ok(res, { keyTag: key.keyTag, version: key.currentVersion, rotatedDate: key.lastRotationAt });
+  });
+
+  r.get('/keys/:keyTag/versions', (req, res) => {
+    const key = keyOf(s, req, res);
+    ok(res, {
+      keyTag: key.keyTag,
+      currentVersion: key.currentVersion,
+      versionList: s.keys.versions(key).map((v) => ({ version: v.version, status: versionStatus(v.state), registerDate: v.createdAt })),
+    });
+  });
+
+  for (const [action, enabled] of [['enable', true], ['disable', false]] as const) {
+    r.post(`/keys/:keyTag/versions/:version/${action}`, async (req, res) => {
+      requireAdmin(res);
+      const version = versionParam(req);
+      validateEmpty(req.body);
+      const v = await s.keys.setVersionEnabled(keyOf(s, req, res), version, enabled);
+      ok(res, { version: v.version, status: versionStatus(v.state), statusDate: v.stateChangedAt });
+    });
+  }
+
+  r.put('/keys/:keyTag/rotation-period', async (req, res) => {
+    requireAdmin(res);
+    const body = validateRotationPeriod(req.body);
+    const key = keyOf(s, req, res);
+    assertNotPendingDeletion(key);
+    if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Automatic rotation is not enabled for this key.');
+    const updated = await s.keys.setRotation(key, { intervalDays: body.rotationPeriod });
+    const { keyTag, rotationPeriod, nextRotationDate } = rotationInfo(updated);
+    ok(res, { keyTag, rotationPeriod, nextRotationDate });
+  });
+
+  r.post('/keys/:keyTag/enable-auto-rotation', async (req, res) => {
+    const key = manage(req, res);
+    assertNotPendingDeletion(key);
+    if (key.rotationEnabled) throw invalidState('rotation-not-disabled', 'Automatic rotation is already enabled for this key.');
+    ok(res, rotationInfo(await s.keys.setRotation(key, { enabled: true })));
+  });
+
+  r.post('/keys/:keyTag/disable-auto-rotation', async (req, res) => {
+    const key = manage(req, res);
+    assertNotPendingDeletion(key);
+    if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Automatic rotation is not enabled for this key.');
+    ok(res, rotationInfo(await s.keys.setRotation(key, { enabled: false })));
+  });
+}
