@@ -2,23 +2,40 @@
  * `p11kms` command line. stdout carries only the command's result (a token, or key JSON), so
  * scripts can capture it; diagnostics go to stderr.
  *
- *   p11kms token create --project <id> [--admin]
+ *   p11kms token create --project <id> [--admin | --scope admin,crypto,read] [--expires 30d|12h|<ISO date>]
+ *   p11kms token list [--project <id>]          (JSON lines; never the secret or its hash)
+ *   p11kms token revoke <token id>
+ *   p11kms audit verify [file]                   (default: the configured audit log)
  *   p11kms key create --project <id> --alias <name> --spec AES_256|RSA_2048 [--convergent] [--description <text>]
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load';
 import { isKmsError } from './errors/kms-error';
 import { HsmError } from './hsm/binding';
-import { ApiTokens, PROJECT_ID } from './kms/api-tokens';
+import { ApiTokens, DEFAULT_SCOPES, isScope, parseExpiry, PROJECT_ID, SCOPES, TOKEN_ID, type Scope } from './kms/api-tokens';
+import { verifyAuditFile } from './log/audit';
 import { isKeySpecName } from './kms/key-specs';
 import { createCliLogger } from './log/logger';
 import { openRuntime, openStore } from './runtime';
 
 const USAGE = `usage:
-  p11kms token create --project <project_id> [--admin]
+  p11kms token create --project <project_id> [--admin | --scope admin,crypto,read] [--expires 30d|12h|<ISO date>]
+  p11kms token list [--project <project_id>]
+  p11kms token revoke <token_id>
+  p11kms audit verify [file]
   p11kms key create --project <project_id> --alias <name> --spec AES_256|RSA_2048 [--convergent] [--description <text>]`;
 
 class UsageError extends Error {}
+
+/** --admin is all three scopes; --scope names them; neither is crypto+read. */
+function tokenScopes(admin: boolean, list: string | undefined): Scope[] {
+  if (admin && list !== undefined) throw new UsageError('use --admin or --scope, not both');
+  if (admin) return [...SCOPES];
+  if (list === undefined) return [...DEFAULT_SCOPES];
+  const scopes = list.split(',').map((x) => x.trim());
+  if (scopes.length === 0 || !scopes.every(isScope)) throw new UsageError('--scope must be a comma-separated list of admin, crypto, read');
+  return scopes.filter(isScope);
+}
 
 function project(value: string | undefined): string {
   if (!value || !PROJECT_ID.test(value)) throw new UsageError('--project must be 1-64 letters, digits, "-" or "_"');
@@ -27,11 +44,14 @@ function project(value: string | undefined): string {
 
 async function run(argv: string[]): Promise<void> {
   const [noun, verb, ...rest] = argv;
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: rest,
+    allowPositionals: true,
     options: {
       project: { type: 'string' },
       admin: { type: 'boolean', default: false },
+      scope: { type: 'string' },
+      expires: { type: 'string' },
       alias: { type: 'string' },
       spec: { type: 'string', default: 'AES_256' },
       convergent: { type: 'boolean', default: false },
@@ -39,14 +59,55 @@ async function run(argv: string[]): Promise<void> {
     },
     strict: true,
   });
+  if (noun === 'audit' && verb === 'verify') {
+    if (positionals.length > 1) throw new UsageError('audit verify takes at most one file');
+    const file = positionals[0] ?? loadConfig().auditLog;
+    const result = verifyAuditFile(file);
+    if (result.ok) {
+      process.stdout.write(`OK ${result.records} records\n`);
+      return;
+    }
+    process.stdout.write(`BAD line ${result.line}: ${result.reason} (${result.records} records verified before it)\n`);
+    process.exitCode = 1;
+    return;
+  }
+
+  if (positionals.length > (noun === 'token' && verb === 'revoke' ? 1 : 0)) throw new UsageError(`unexpected argument: ${positionals.join(' ')}`);
   const config = loadConfig();
   const log = createCliLogger('warn');
 
   if (noun === 'token' && verb === 'create') {
     const projectId = project(values.project);
+    const scopes = tokenScopes(values.admin === true, values.scope);
+    const expiresAt = values.expires === undefined ? null : parseExpiry(values.expires);
+    if (expiresAt === undefined) throw new UsageError('--expires must be like 30d, 12h, 45m, 90s or a future ISO 8601 date');
     const store = openStore(config);
     try {
-      process.stdout.write(`${new ApiTokens(store).create(projectId, values.admin === true).token}\n`);
+      process.stdout.write(`${new ApiTokens(store).create(projectId, scopes, expiresAt).token}\n`);
+    } finally {
+      store.close();
+    }
+    return;
+  }
+
+  if (noun === 'token' && verb === 'list') {
+    const projectId = values.project === undefined ? undefined : project(values.project);
+    const store = openStore(config);
+    try {
+      for (const t of new ApiTokens(store).list(projectId)) process.stdout.write(`${JSON.stringify(t)}\n`);
+    } finally {
+      store.close();
+    }
+    return;
+  }
+
+  if (noun === 'token' && verb === 'revoke') {
+    const id = positionals[0];
+    if (!id || !TOKEN_ID.test(id)) throw new UsageError('token revoke needs a token id (16 hex, as token list shows)');
+    const store = openStore(config);
+    try {
+      if (!new ApiTokens(store).revoke(id)) throw new Error(`no active token ${id}`);
+      process.stdout.write(`revoked ${id}\n`);
     } finally {
       store.close();
     }

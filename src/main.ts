@@ -1,11 +1,16 @@
-/** The server: config → runtime → self-test → listen; SIGTERM/SIGINT stop accepting, drain and close. */
+/**
+ * The server: config → runtime → self-test → listen; SIGTERM/SIGINT stop accepting, drain and close.
+ * With KMS_WORKERS > 1 the process forks that many workers that each do all of this (cluster.ts).
+ */
 import type { AddressInfo } from 'node:net';
 import { createApp } from './api/app';
+import { createServer, openEdge } from './transport';
 import { ConfigError, loadConfig } from './config/load';
 import { HsmError } from './hsm/binding';
 import { createLogger, type Logger } from './log/logger';
-import { openRuntime } from './runtime';
+import { openRuntime, openStore } from './runtime';
 import { startSweeper } from './kms/sweeper';
+import { isClusterPrimary, runPrimary, runsSweeper } from './cluster';
 
 const DRAIN_MS = 10_000;
 
@@ -14,11 +19,21 @@ async function main(): Promise<void> {
   try {
     const config = loadConfig();
     log = createLogger(config.logLevel);
-    const runtime = openRuntime(config, log);
-    // Refuse to serve until one session works end to end.
-    if (!(await runtime.services.healthy())) throw new Error('HSM self-test failed: no working session');
-    const sweeper = startSweeper(runtime.services.keys, config.sweepIntervalMs, log);
-    const server = createApp(runtime.services).listen(config.port, config.host, () => {
+    // KMS_WORKERS > 1: this process only forks and supervises; each worker runs the rest of main().
+    if (isClusterPrimary(config.workers)) {
+      openStore(config).close(); // migrate the store once, before workers could race to do it
+      runPrimary(config.workers, log);
+      return;
+    }
+    const runtime = openRuntime(config, log, { reconcileOnConnect: runsSweeper() });
+    // Self-test: one session works end to end. Without it the service still listens (every HSM call
+    // answers 503, /healthz says why) and becomes ready by itself when the token appears.
+    if (!(await runtime.services.healthy())) {
+      log.warn('HSM not reachable at start-up; serving 503 until it is', { reason: runtime.services.healthReason?.() ?? '' });
+    }
+    const sweeper = runsSweeper() ? startSweeper(runtime.services.keys, config.sweepIntervalMs, log) : { stop() {} };
+    // Audit trail, rate limits, TLS/mTLS (transport.ts, docs/security.md).
+    const server = createServer(createApp(runtime.services, openEdge(config)), config).listen(config.port, config.host, () => {
       const { port } = server.address() as AddressInfo;
       log.info('listening', { host: config.host, port, dataDir: config.dataDir, tokenLabel: config.tokenLabel });
     });
@@ -29,19 +44,24 @@ async function main(): Promise<void> {
       process.exit(1);
     });
     let stopping = false;
+    // Graceful stop: no new connections, in-flight requests finish (cut after the grace period),
+    // the sweeper's running pass finishes, then sessions are closed, C_Finalize, exit 0.
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
       log.info('stopping', { signal });
-      const force = setTimeout(() => server.closeAllConnections(), DRAIN_MS).unref();
-      sweeper.stop();
-      server.close(() => {
+      const force = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs ?? DRAIN_MS).unref();
+      // Keep-alive connections become idle once their request is answered: close them as they do.
+      const idle = setInterval(() => server.closeIdleConnections(), 50).unref();
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      void Promise.all([drained, Promise.resolve(sweeper.stop())]).then(() => {
         clearTimeout(force);
+        clearInterval(idle);
         runtime.close();
-        log.info('stopped');
+        log.info('stopped', { signal });
         process.exit(0);
       });
-      server.closeIdleConnections();
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));

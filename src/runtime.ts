@@ -1,8 +1,9 @@
 /** Wires config → token → pool → store → domain services; shared by the server and the CLI. */
 import type { Services } from './api/services';
 import type { Config } from './config/schema';
+import type { Pkcs11Api } from './hsm/binding';
 import { Hsm } from './hsm/hsm';
-import { openToken } from './hsm/module';
+import { moduleLoader } from './hsm/module';
 import { SessionPool } from './hsm/pool';
 import { ApiTokens } from './kms/api-tokens';
 import { Crypto } from './kms/crypto';
@@ -10,46 +11,80 @@ import { DataKeys } from './kms/datakeys';
 import { Keys } from './kms/keys';
 import { Signing } from './kms/signing';
 import type { Logger } from './log/logger';
+import { Reconciler } from './store/reconcile';
 import { SqliteStore } from './store/sqlite';
+
+/** A half-made rotation older than this is undone even when the orphan grace period is longer. */
+const MAX_STALE_CREATING_MS = 10 * 60_000;
 
 export interface Runtime {
   readonly services: Services;
+  readonly pool: SessionPool;
+  readonly reconciler: Reconciler;
+  /** Closes the pool (C_Finalize) and the store. Call after in-flight requests have finished. */
   close(): void;
+}
+
+export interface RuntimeOptions {
+  /** Reconcile token and store on every (re)connection to the token: the server does, the CLI doesn't. */
+  readonly reconcileOnConnect?: boolean;
+  /** Tests: wrap the real module in a fault-injecting proxy (test/helpers/fault-binding.ts). */
+  readonly wrapModule?: (m: Pkcs11Api) => Pkcs11Api;
 }
 
 export function openStore(config: Config): SqliteStore {
   return new SqliteStore(config.dbPath);
 }
 
-export function openRuntime(config: Config, log: Logger): Runtime {
+/**
+ * Never fails because the token is missing: the pool then starts "down" (every HSM call answers
+ * HsmUnavailable, /healthz says why) and keeps trying to reach it with backoff.
+ */
+export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = {}): Runtime {
   // SoftHSM reads its config file at C_Initialize; the embedded default's lives in the data dir.
   if (config.softhsmConf) process.env['SOFTHSM2_CONF'] = config.softhsmConf;
   const store = openStore(config);
-  let token;
-  try {
-    token = openToken(config.pkcs11Module, config.tokenLabel);
-  } catch (e) {
-    store.close();
-    throw e;
-  }
-  const pool = new SessionPool(token.module, token.slot, config.pin, { size: config.poolSize, waitMs: config.poolWaitMs }, log);
+  const pool = new SessionPool(
+    { open: moduleLoader(config.pkcs11Module, opts.wrapModule), label: config.tokenLabel, pin: config.pin },
+    { size: config.poolSize, waitMs: config.poolWaitMs, retryMaxMs: config.hsmRetryMaxMs },
+    log,
+  );
   const hsm = new Hsm(pool);
+  const reconciler = new Reconciler(store, hsm, log, config.orphanGraceMs);
   const crypto = new Crypto(hsm, store);
+  const keys = new Keys(store, hsm, log, undefined, {
+    staleCreatingMs: Math.min(MAX_STALE_CREATING_MS, config.orphanGraceMs),
+    reconciler,
+  });
+  if (opts.reconcileOnConnect) {
+    pool.onConnected(() => {
+      reconciler
+        .pass()
+        .then((r) => log.info('token and store reconciled', { objects: r.objects, orphans: r.orphans, destroyed: r.destroyed, missing: r.missing.length }))
+        .catch((e: unknown) => log.error('reconciliation failed', { error: e instanceof Error ? e.name : 'unknown' }));
+    });
+  }
+  pool.start();
   const services: Services = {
     tokens: new ApiTokens(store),
-    keys: new Keys(store, hsm, log),
+    keys,
     crypto,
     dataKeys: new DataKeys(hsm, crypto),
     signing: new Signing(hsm, store),
     random: (bytes: number) => hsm.random(bytes),
     log,
     healthy: () => hsm.healthy(),
+    healthReason: () => {
+      const s = pool.status;
+      return s.up ? undefined : `HSM token '${config.tokenLabel}' not reachable: ${s.reason}; retrying`;
+    },
   };
   return {
     services,
+    pool,
+    reconciler,
     close() {
       pool.close();
-      token.module.finalize();
       store.close();
     },
   };

@@ -1,26 +1,42 @@
 /** createApp(services): the Express app without listen(), so tests and main.ts build it the same way. */
-import express, { type Express } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { errorHandler, requestId, requestLog, securityHeaders } from './http';
 import { huaweiRouter } from './huawei/routes';
 import { ncpRouter } from './ncp/routes';
+import type { Edge } from './middleware/edge';
 import type { Services } from './services';
-import { KmsError } from '../errors/kms-error';
+import { badRequest, KmsError } from '../errors/kms-error';
+import { renderHuaweiError } from './huawei/errors';
 
-export function createApp(s: Services): Express {
+export function createApp(s: Services, edge: Edge = {}): Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
   app.use(requestId(), securityHeaders(), requestLog(s.log));
 
-  app.get('/healthz', async (_req, res) => {
-    const ok = await s.healthy();
-    res.status(ok ? 200 : 503).json(ok ? { status: 'ok' } : { status: 'unavailable', reason: 'no working HSM session' });
+  // Liveness: the process is up and answers HTTP, with no HSM call (for load balancers that probe
+  // often, and the benchmark's HTTP ceiling). Readiness is /healthz: a token session works.
+  app.get('/livez', (_req, res) => {
+    res.json({ status: 'live' });
   });
 
-  app.use('/kms/v1', ncpRouter(s));
-  app.use('/v1.0/:project_id/kms', huaweiRouter(s));
+  app.get('/healthz', async (_req, res) => {
+    const ok = await s.healthy();
+    res
+      .status(ok ? 200 : 503)
+      .json(ok ? { status: 'ok' } : { status: 'unavailable', reason: s.healthReason?.() ?? 'no working HSM session' });
+  });
 
+  app.use('/kms/v1', ncpRouter(s, edge));
+  app.use('/v1.0/:project_id/kms', huaweiRouter(s, edge));
+
+  // A project id that doesn't percent-decode fails in the mount path, before the dialect's router:
+  // still the client's mistake, answered in Huawei's shape.
+  app.use('/v1.0', (err: unknown, _req: Request, _res: Response, next: NextFunction) => {
+    next(err instanceof URIError ? badRequest('Invalid request URL.', { reason: 'invalid' }, 'KMS.0201') : err);
+  });
+  app.use('/v1.0', errorHandler(renderHuaweiError, s.log));
   app.use((_req, _res, next) => next(new KmsError('RouteNotFound', 'Not found.')));
   app.use(
     errorHandler((e) => ({ status: e.code === 'RouteNotFound' ? 404 : 500, body: { error: e.code, message: e.message } }), s.log),

@@ -5,13 +5,13 @@ import { HsmError } from '../hsm/binding';
 import { classify } from '../hsm/ckr';
 import { badRequest, KmsError } from '../errors/kms-error';
 import type { Logger } from '../log/logger';
-import type { ApiTokens, Principal } from '../kms/api-tokens';
+import type { ApiTokens, Principal, Scope } from '../kms/api-tokens';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** A dialect's rendering of a domain error: HTTP status and body. */
-export type ErrorRenderer = (e: KmsError) => { status: number; body: unknown };
+/** A dialect's rendering of a domain error: HTTP status, body, and the vendor error code it carries (for the audit). */
+export type ErrorRenderer = (e: KmsError) => { status: number; body: unknown; code?: string };
 
 export function requestId(): RequestHandler {
   return (req, res, next) => {
@@ -78,17 +78,45 @@ export function principalOf(res: Response): Principal {
   return p as Principal;
 }
 
+/** Refuses (403 in the dialect's shape) a token without `scope`. */
+export function requireScope(res: Response, scope: Scope): void {
+  if (!principalOf(res).scopes.has(scope)) throw new KmsError('Forbidden', `This operation needs a token with the ${scope} scope.`);
+}
+
+/**
+ * Every route declares what it is: the operation name (for the audit record and grants) and the
+ * token scope it needs. Runs before the body is read, so a refused request changes nothing.
+ */
+export function operation(name: string, scope: Scope): RequestHandler {
+  return (_req, res, next) => {
+    res.locals['operation'] = name;
+    try {
+      requireScope(res, scope);
+    } catch (e) {
+      next(e);
+      return;
+    }
+    next();
+  };
+}
+
 interface BodyParserError {
   type: string;
   status: number;
 }
 function isBodyParserError(e: unknown): e is BodyParserError {
-  return typeof e === 'object' && e !== null && typeof (e as { type?: unknown }).type === 'string' && 'status' in e;
+  if (typeof e !== 'object' || e === null) return false;
+  if (typeof (e as { type?: unknown }).type === 'string' && 'status' in e) return true;
+  // A body whose Content-Encoding doesn't decode (gzip/deflate/br): zlib's error, marked 4xx by body-parser.
+  const status = (e as { status?: unknown }).status;
+  return (e as { expose?: unknown }).expose === true && typeof status === 'number' && status >= 400 && status < 500;
 }
 
 /** Any thrown value as a domain error; unknown ones become Internal and are logged here. */
 export function toKmsError(e: unknown, log: Logger, requestId: string): KmsError {
   if (e instanceof KmsError) return e;
+  // A path segment that doesn't percent-decode (Express throws while matching the route).
+  if (e instanceof URIError) return badRequest('Invalid request URL.', { reason: 'invalid' });
   if (isBodyParserError(e)) {
     if (e.type === 'entity.too.large') return new KmsError('PayloadTooLarge', 'Request message too long.');
     if (e.type === 'entity.parse.failed') return badRequest('Invalid JSON in the request body.', { reason: 'malformed-json' });
@@ -114,7 +142,8 @@ export function errorHandler(render: ErrorRenderer, log: Logger): ErrorRequestHa
     }
     const requestId = String(res.locals['requestId'] ?? '');
     const e = toKmsError(err, log, requestId);
-    const { status, body } = render(e);
+    const { status, body, code } = render(e);
+    res.locals['errorCode'] = code ?? e.code;
     if (status >= 500) log.error('request failed', { requestId, code: e.code, status });
     else log.info('request refused', { requestId, code: e.code, status });
     res.status(status).json(body);

@@ -17,4 +17,6 @@ export interface Services {
   readonly log: Logger;
   /** Whether a token session works right now (for /healthz). */
   readonly healthy: () => Promise<boolean>;
+  /** Why the token is not usable right now (for /healthz); undefined when it is. */
+  readonly healthReason?: () => string | undefined;
 }

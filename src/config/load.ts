@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import Ajv from 'ajv';
 import { ConfigSchema, type Config } from './schema';
@@ -21,6 +22,12 @@ function int(name: string, value: string | undefined, fallback: number): number 
   return Number(value);
 }
 
+/** KMS_WORKERS: a whole number, or `auto` for one process per CPU (capped at the schema's maximum). */
+function workers(value: string | undefined): number {
+  if (value === 'auto') return Math.min(64, Math.max(1, availableParallelism()));
+  return int('KMS_WORKERS', value, 1);
+}
+
 function readPin(env: NodeJS.ProcessEnv, dataDir: string, embedded: boolean): string {
   if (env['KMS_PIN']) return env['KMS_PIN'];
   const file = env['KMS_PIN_FILE'] ?? (embedded ? path.join(dataDir, 'token.pin') : undefined);
@@ -28,6 +35,38 @@ function readPin(env: NodeJS.ProcessEnv, dataDir: string, embedded: boolean): st
   if (!existsSync(file)) throw new ConfigError(`PIN file ${file} does not exist (run npm start to create the dev token)`);
   if ((statSync(file).mode & 0o077) !== 0) throw new ConfigError(`PIN file ${file} must not be readable by group or others`);
   return readFileSync(file, 'utf8').trim();
+}
+
+function bool(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback;
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new ConfigError(`${name} must be true or false`);
+}
+
+/** KMS_RATE_LIMITS: `project=perSecond` pairs separated by commas. */
+function rateLimits(value: string | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const pair of (value ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z0-9_-]{1,64})=([1-9][0-9]{0,6})$/.exec(pair);
+    if (!m) throw new ConfigError('KMS_RATE_LIMITS must be project=perSecond pairs separated by commas, e.g. p1=50,p2=2000');
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+const LOOPBACK = /^(?:127\.(?:\d{1,3}\.){2}\d{1,3}|::1|\[::1\]|localhost|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
+
+/** TLS needs both files; plain HTTP only on loopback unless KMS_ALLOW_PLAIN_HTTP=true. */
+function checkTransport(c: Config): void {
+  if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) throw new ConfigError('KMS_TLS_CERT and KMS_TLS_KEY go together');
+  if (c.tlsCa !== undefined && c.tlsCert === undefined) throw new ConfigError('KMS_TLS_CA needs KMS_TLS_CERT and KMS_TLS_KEY');
+  for (const [name, file] of [['KMS_TLS_CERT', c.tlsCert], ['KMS_TLS_KEY', c.tlsKey], ['KMS_TLS_CA', c.tlsCa]] as const) {
+    if (file !== undefined && !existsSync(file)) throw new ConfigError(`${name} file ${file} does not exist`);
+  }
+  if (c.tlsCert === undefined && !LOOPBACK.test(c.host) && !c.allowPlainHttp) {
+    throw new ConfigError(`HOST ${c.host} is not a loopback address: set KMS_TLS_CERT and KMS_TLS_KEY, or KMS_ALLOW_PLAIN_HTTP=true`);
+  }
 }
 
 /** Reads the environment once, validates it against ConfigSchema and freezes the result. */
@@ -47,7 +86,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: (env['KMS_LOG_LEVEL'] || 'info') as Config['logLevel'],
     poolSize: int('KMS_POOL_SIZE', env['KMS_POOL_SIZE'], 4),
     poolWaitMs: int('KMS_POOL_WAIT_MS', env['KMS_POOL_WAIT_MS'], 2000),
+    orphanGraceMs: int('KMS_ORPHAN_GRACE_MS', env['KMS_ORPHAN_GRACE_MS'], 3_600_000),
+    hsmRetryMaxMs: int('KMS_HSM_RETRY_MAX_MS', env['KMS_HSM_RETRY_MAX_MS'], 5000),
+    shutdownGraceMs: int('KMS_SHUTDOWN_GRACE_MS', env['KMS_SHUTDOWN_GRACE_MS'], 10_000),
     sweepIntervalMs: int('KMS_SWEEP_INTERVAL_MS', env['KMS_SWEEP_INTERVAL_MS'], 60000),
+    workers: workers(env['KMS_WORKERS']),
+    rateLimit: int('KMS_RATE_LIMIT', env['KMS_RATE_LIMIT'], 1000),
+    rateLimits: rateLimits(env['KMS_RATE_LIMITS']),
+    auditLog: env['KMS_AUDIT_LOG'] || path.join(dataDir, 'audit.log'),
+    auditRequired: bool('KMS_AUDIT_REQUIRED', env['KMS_AUDIT_REQUIRED'], true),
+    auditFsync: bool('KMS_AUDIT_FSYNC', env['KMS_AUDIT_FSYNC'], true),
+    ...(env['KMS_TLS_CERT'] ? { tlsCert: env['KMS_TLS_CERT'] } : {}),
+    ...(env['KMS_TLS_KEY'] ? { tlsKey: env['KMS_TLS_KEY'] } : {}),
+    ...(env['KMS_TLS_CA'] ? { tlsCa: env['KMS_TLS_CA'] } : {}),
+    allowPlainHttp: bool('KMS_ALLOW_PLAIN_HTTP', env['KMS_ALLOW_PLAIN_HTTP'], false),
   };
   const validate = new Ajv({ allErrors: true, strict: false }).compile(ConfigSchema);
   if (!validate(candidate)) {
@@ -55,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const where = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`).join('; ');
     throw new ConfigError(`invalid configuration: ${where}`);
   }
+  checkTransport(candidate);
   return Object.freeze(candidate);
 }
 

@@ -24,6 +24,39 @@ export const ConfigSchema = Type.Object(
       description: 'KMS_SWEEP_INTERVAL_MS: how often ended deletion windows and due rotations are processed (default 60000)',
     }),
     poolWaitMs: Type.Integer({ minimum: 1, maximum: 600000, description: 'KMS_POOL_WAIT_MS: wait for a session before 503 (default 2000)' }),
+    orphanGraceMs: Type.Integer({
+      minimum: 0,
+      maximum: 604800000,
+      description:
+        'KMS_ORPHAN_GRACE_MS: how long a token object without a store row (left by a crash during key creation) is kept before it is destroyed; also the age after which a half-made rotation is undone, capped at 10 min (default 3600000)',
+    }),
+    hsmRetryMaxMs: Type.Integer({
+      minimum: 10,
+      maximum: 600000,
+      description: 'KMS_HSM_RETRY_MAX_MS: longest wait between attempts to reach a token that is gone (backoff from 250 ms; default 5000)',
+    }),
+    shutdownGraceMs: Type.Integer({
+      minimum: 0,
+      maximum: 600000,
+      description: 'KMS_SHUTDOWN_GRACE_MS: on SIGTERM, how long in-flight requests may take before their connections are cut (default 10000)',
+    }),
+    // Issue 4: access, audit, transport.
+    rateLimit: Type.Integer({ minimum: 1, maximum: 1000000, description: 'KMS_RATE_LIMIT: requests per second per project (default 1000)' }),
+    rateLimits: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }), Type.Integer({ minimum: 1, maximum: 1000000 }), {
+      description: 'KMS_RATE_LIMITS: per-project overrides, e.g. p1=50,p2=2000',
+    }),
+    auditLog: Type.String({ minLength: 1, description: 'KMS_AUDIT_LOG: audit trail file (default $KMS_DATA_DIR/audit.log; audit-<slot>.log per worker)' }),
+    auditRequired: Type.Boolean({ description: 'KMS_AUDIT_REQUIRED: a request whose audit record cannot be written fails (default true)' }),
+    auditFsync: Type.Boolean({ description: 'KMS_AUDIT_FSYNC: fdatasync each audit record before answering (default true)' }),
+    tlsCert: Type.Optional(Type.String({ minLength: 1, description: 'KMS_TLS_CERT: PEM certificate (chain) file; with KMS_TLS_KEY the server speaks HTTPS' })),
+    tlsKey: Type.Optional(Type.String({ minLength: 1, description: 'KMS_TLS_KEY: PEM private key file' })),
+    tlsCa: Type.Optional(Type.String({ minLength: 1, description: 'KMS_TLS_CA: PEM CA file; clients must present a certificate it signed (mTLS), subject CN = project' })),
+    allowPlainHttp: Type.Boolean({ description: 'KMS_ALLOW_PLAIN_HTTP: allow plain HTTP on a non-loopback HOST (default false)' }),
+    workers: Type.Integer({
+      minimum: 1,
+      maximum: 64,
+      description: 'KMS_WORKERS: server processes, each with its own session pool (default 1; auto = number of CPUs)',
+    }),
   },
   { additionalProperties: false },
 );

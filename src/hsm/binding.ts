@@ -117,6 +117,10 @@ export class HsmError extends Error {
   }
 }
 
+// Session states (PKCS#11 v2.40 §5.6); pkcs11js doesn't export them.
+const CKS_RO_USER_FUNCTIONS = 1;
+const CKS_RW_USER_FUNCTIONS = 3;
+
 /** CKR value when the binding cannot name one (a native error outside PKCS#11). */
 export const CKR_BINDING_FAILURE = -1;
 
@@ -150,8 +154,58 @@ export class Pkcs11Module {
   constructor(path: string) {
     this.lib = new pkcs11js.PKCS11();
     call('load', () => this.lib.load(path));
+    this.initialize();
+  }
+
+  private initialize(): void {
     // OS locking flag: without it SoftHSM disables its mutexes and concurrent sessions corrupt its heap.
     call('C_Initialize', () => this.lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK }));
+    this.finalized = false;
+  }
+
+  /**
+   * C_Finalize (errors ignored: the module may already be in a bad state) then C_Initialize again.
+   * Every session and handle of before is gone afterwards. This is also how SoftHSM notices tokens
+   * created since the last C_Initialize: it reads its token directory only then.
+   */
+  reinitialize(): void {
+    try {
+      this.lib.C_Finalize();
+    } catch {
+      // Not initialised, or the device is gone: initialising again is all that's left to try.
+    }
+    this.finalized = true;
+    this.initialize();
+  }
+
+  /** C_CloseAllSessions: every session of this application on the slot, which also ends its login. */
+  closeAllSessions(slot: SlotHandle): void {
+    call('C_CloseAllSessions', () => this.lib.C_CloseAllSessions(slot));
+  }
+
+  logout(s: SessionHandle): void {
+    call('C_Logout', () => this.lib.C_Logout(s));
+  }
+
+  /** Whether the session is in a user state (login is per application, so this is the token's view). */
+  isLoggedIn(s: SessionHandle): boolean {
+    const state = call('C_GetSessionInfo', () => this.lib.C_GetSessionInfo(s)).state;
+    return state === CKS_RO_USER_FUNCTIONS || state === CKS_RW_USER_FUNCTIONS;
+  }
+
+  /** Every object matching the template, fetched in batches. */
+  findAllObjects(s: SessionHandle, template: Template): ObjectHandle[] {
+    call('C_FindObjectsInit', () => this.lib.C_FindObjectsInit(s, [...template]));
+    try {
+      const all: ObjectHandle[] = [];
+      for (;;) {
+        const batch = call('C_FindObjects', () => this.lib.C_FindObjects(s, 256)) as ObjectHandle[];
+        all.push(...batch);
+        if (batch.length < 256) return all;
+      }
+    } finally {
+      call('C_FindObjectsFinal', () => this.lib.C_FindObjectsFinal(s));
+    }
   }
 
   tokens(): TokenSummary[] {
@@ -248,3 +302,9 @@ export class Pkcs11Module {
     call('C_Finalize', () => this.lib.C_Finalize());
   }
 }
+
+/**
+ * The public surface of a loaded module. The pool and Hsm take this, not the class, so a test can
+ * wrap the real module in a proxy that injects faults (test/helpers/fault-binding.ts).
+ */
+export type Pkcs11Api = { [K in keyof Pkcs11Module]: Pkcs11Module[K] };

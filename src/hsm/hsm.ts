@@ -36,13 +36,22 @@ export function objectLabel(ref: VersionRef, role: ObjectRole): string {
   return `p11kms/${ref.keyId}/v${ref.version}${role === 'cmk' ? '' : `/${role}`}`;
 }
 
+/** A p11kms object found on the token. */
+export interface TokenObject extends VersionRef {
+  readonly role: ObjectRole;
+}
+
+/** Crypto with an existing key, random, lookups: safe to run twice, so retried once after a fault. */
+const RETRY = { retry: true } as const;
+
 export class Hsm {
   private readonly handles = new Map<string, ObjectHandle>();
+  private handlesGeneration = 0;
 
   constructor(readonly pool: SessionPool) {}
 
   random(length: number): Promise<Buffer> {
-    return this.pool.use((s) => this.pool.module.generateRandom(s, length));
+    return this.pool.use((s) => this.pool.module.generateRandom(s, length), RETRY);
   }
 
   async createAesVersion(ref: VersionRef, withSiv: boolean): Promise<void> {
@@ -64,6 +73,7 @@ export class Hsm {
 
   /** Destroys every object of a version (all roles, all classes); returns how many there were. */
   async destroyVersion(ref: VersionRef): Promise<number> {
+    // Idempotent (find, then destroy what is there), so a fault is retried.
     return this.pool.use((s) => {
       let count = 0;
       for (const role of ['cmk', 'siv'] as const) {
@@ -75,7 +85,7 @@ export class Hsm {
         for (const cls of ['secret', 'public', 'private'] as const) this.handles.delete(cacheKey(id, cls));
       }
       return count;
-    });
+    }, RETRY);
   }
 
   gcmEncrypt(ref: VersionRef, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer> {
@@ -125,6 +135,27 @@ export class Hsm {
     });
   }
 
+  /**
+   * Every p11kms object on the token (CKA_ID in the objectId layout), for reconciliation with the
+   * store. Objects of other applications on a shared token are left out.
+   */
+  async listObjects(): Promise<TokenObject[]> {
+    return this.pool.use((s) => {
+      const m = this.pool.module;
+      const out: TokenObject[] = [];
+      for (const h of m.findAllObjects(s, [{ type: C.CKA_TOKEN, value: true }])) {
+        const a = m.getAttributes(s, h, [C.CKA_ID, C.CKA_LABEL]);
+        const id = a.get(C.CKA_ID);
+        const label = a.get(C.CKA_LABEL)?.toString('utf8') ?? '';
+        if (!id || id.length !== 21 || !label.startsWith('p11kms/')) continue;
+        const hex = id.subarray(0, 16).toString('hex');
+        const keyId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+        out.push({ keyId, version: id.readUInt32BE(16), role: id.readUInt8(20) === 0 ? 'cmk' : 'siv' });
+      }
+      return out;
+    }, RETRY);
+  }
+
   /** Whether a session works end to end: open or reuse one and draw random bytes from it. */
   async healthy(): Promise<boolean> {
     try {
@@ -144,6 +175,11 @@ export class Hsm {
     const id = objectId(ref, role);
     const k = cacheKey(id, cls);
     return this.pool.use((s) => {
+      // Handles don't survive a re-initialisation of the module.
+      if (this.handlesGeneration !== this.pool.generation) {
+        this.handles.clear();
+        this.handlesGeneration = this.pool.generation;
+      }
       const cached = this.handles.get(k);
       if (cached) {
         try {
@@ -164,10 +200,15 @@ export class Hsm {
         ],
         1,
       );
-      if (!found) throw new HsmError(0x82, 'CKR_OBJECT_HANDLE_INVALID', 'findKey');
+      if (!found) {
+        // A session that lost its login (token logged out under us) sees no private objects:
+        // report that as what it is, so the pool logs in on a fresh session and retries.
+        if (!this.pool.module.isLoggedIn(s)) throw new HsmError(0x101, 'CKR_USER_NOT_LOGGED_IN', 'findKey');
+        throw new HsmError(0x82, 'CKR_OBJECT_HANDLE_INVALID', 'findKey');
+      }
       this.handles.set(k, found);
       return fn(s, found);
-    });
+    }, RETRY);
   }
 }
 

@@ -1,19 +1,13 @@
-import { HsmError, Pkcs11Module, type SlotHandle } from './binding';
+import { Pkcs11Module, type Pkcs11Api } from './binding';
 
-export interface TokenLocation {
-  readonly module: Pkcs11Module;
-  readonly slot: SlotHandle;
-}
-
-/** Loads the module once and finds the token by label; slot ids change between runs, labels don't. */
-export function openToken(modulePath: string, tokenLabel: string): TokenLocation {
-  const module = new Pkcs11Module(modulePath);
-  try {
-    const found = module.tokens().find((t) => t.label === tokenLabel);
-    if (!found) throw new HsmError(0xe0, 'CKR_TOKEN_NOT_PRESENT', 'findToken');
-    return { module, slot: found.slot };
-  } catch (e) {
-    module.finalize();
-    throw e;
-  }
+/**
+ * A factory for the module: load the library and C_Initialize it. The pool calls it on its first
+ * connection attempt (and again only if that failed before the library was loaded); after that it
+ * re-initialises the same instance. `wrap` lets a test put a fault-injecting proxy around it.
+ */
+export function moduleLoader(modulePath: string, wrap?: (m: Pkcs11Api) => Pkcs11Api): () => Pkcs11Api {
+  return () => {
+    const m = new Pkcs11Module(modulePath);
+    return wrap ? wrap(m) : m;
+  };
 }

@@ -1,75 +1,251 @@
 /**
  * The session pool: the only door to the token (DESIGN.md decision 7). Bounded size, bounded wait
- * (then HsmUnavailable), login once, and sessions that come back broken are closed, not reused.
+ * (then HsmUnavailable), and it owns the module's connection to the token:
+ *
+ * - a session whose call failed with a `session-broken` CKR (closed under us, logged out) is closed
+ *   and replaced, never reused;
+ * - a `token-gone` CKR (device error, token removed, module not initialised) drains the pool,
+ *   finalizes and re-initialises the module, finds the slot again by label and logs in again;
+ * - while the token can't be reached the pool is "down": every request gets HsmUnavailable at once,
+ *   and a timer retries with exponential backoff until the token is back (also at start-up, so the
+ *   service starts without its token and becomes healthy by itself);
+ * - `use(fn, { retry: true })` runs an idempotent call once more after either kind of fault.
+ *
+ * All PKCS#11 calls are synchronous on the event loop thread, so a re-initialisation never runs
+ * while another call is inside the module. Sessions carry the generation of the module
+ * initialisation that opened them: one from before a re-initialisation is dropped on release,
+ * never closed (its handle number may already belong to a new session).
  */
 import { KmsError } from '../errors/kms-error';
 import type { Logger } from '../log/logger';
-import { HsmError, type Pkcs11Module, type SessionHandle, type SlotHandle } from './binding';
-import { classify } from './ckr';
+import { HsmError, type Pkcs11Api, type SessionHandle, type SlotHandle } from './binding';
+import { classify, type CkrClass } from './ckr';
 
 export interface PoolOptions {
   readonly size: number;
   readonly waitMs: number;
+  /** First reconnect delay after a failed attempt; doubles up to retryMaxMs. */
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
+}
+
+/** Where the token is: a module to load (C_Initialize'd by the factory) and the token's label. */
+export interface TokenSource {
+  readonly open: () => Pkcs11Api;
+  readonly label: string;
+  readonly pin: string;
+}
+
+export type PoolHealth = { readonly up: true } | { readonly up: false; readonly reason: string; readonly since: number };
+
+interface Lease {
+  readonly handle: SessionHandle;
+  readonly generation: number;
 }
 
 interface Waiter {
-  resolve: (s: SessionHandle) => void;
+  resolve: (s: Lease) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
 
 export class SessionPool {
-  private readonly idle: SessionHandle[] = [];
+  private mod: Pkcs11Api | undefined;
+  private slot: SlotHandle | undefined;
+  private gen = 0;
+  private readonly idle: Lease[] = [];
+  private readonly busy = new Set<Lease>();
   private readonly waiters: Waiter[] = [];
-  private open = 0;
-  private loggedIn = false;
+  private health: PoolHealth = { up: false, reason: 'not connected yet', since: Date.now() };
   private closed = false;
+  private connecting = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay: number;
+  private readonly connectedListeners: Array<() => void> = [];
+  /** Sessions opened and closed (or dropped) over the pool's life: a leak shows as a difference from `open`. */
+  private counters = { opened: 0, closed: 0, dropped: 0, recoveries: 0 };
 
   constructor(
-    readonly module: Pkcs11Module,
-    private readonly slot: SlotHandle,
-    private readonly pin: string,
+    private readonly source: TokenSource,
     private readonly options: PoolOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.retryDelay = options.retryMinMs ?? 250;
+  }
 
-  /** Runs fn with a session held for its whole duration; the session is released in `finally`. */
-  async use<T>(fn: (s: SessionHandle) => T | Promise<T>): Promise<T> {
-    const session = await this.acquire();
-    let broken = false;
-    try {
-      return await fn(session);
-    } catch (e) {
-      if (e instanceof HsmError) {
-        const cls = classify(e.ckrName);
-        broken = cls === 'session-broken' || cls === 'token-gone';
-        if (e.ckrName === 'CKR_USER_NOT_LOGGED_IN') this.loggedIn = false;
+  /** First connection attempt; when it fails the pool stays down and keeps retrying in the background. */
+  start(): boolean {
+    return this.connect('start');
+  }
+
+  /** The current module; only meaningful inside `use` (it changes when the module is re-initialised). */
+  get module(): Pkcs11Api {
+    if (!this.mod) throw unavailable();
+    return this.mod;
+  }
+
+  /** Bumped by every (re-)initialisation; object handles cached under an older one are stale. */
+  get generation(): number {
+    return this.gen;
+  }
+
+  get status(): PoolHealth {
+    return this.health;
+  }
+
+  /** Called after every successful (re)connection (start-up reconciliation hangs off this). */
+  onConnected(fn: () => void): void {
+    this.connectedListeners.push(fn);
+  }
+
+  /**
+   * Runs fn with a session held for its whole duration; the session is released in `finally`.
+   * With `retry`, a session or token fault is followed by one more attempt on a fresh session
+   * (after the module was re-initialised for a token fault). Only for idempotent calls.
+   */
+  async use<T>(fn: (s: SessionHandle) => T | Promise<T>, opts: { retry?: boolean } = {}): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const lease = await this.acquire();
+      let fault: CkrClass | undefined;
+      let failure: HsmError | undefined;
+      try {
+        return await fn(lease.handle);
+      } catch (e) {
+        if (e instanceof HsmError) {
+          const cls = classify(e.ckrName);
+          if (cls === 'session-broken' || cls === 'token-gone') {
+            fault = cls;
+            failure = e;
+          }
+        }
+        if (!fault || !opts.retry || attempt > 0) {
+          if (fault === 'token-gone') void this.recover(e as HsmError);
+          throw e;
+        }
+      } finally {
+        this.release(lease, fault);
       }
-      throw e;
-    } finally {
-      this.release(session, broken);
+      // Only reached for a retryable fault on the first attempt.
+      this.log.warn('hsm call failed, retrying once', { ckr: failure?.ckrName ?? '', method: failure?.method ?? '', class: fault ?? '' });
+      if (fault === 'token-gone' && !(await this.recover(failure!))) throw unavailable();
     }
   }
 
-  get stats(): { open: number; idle: number; waiting: number } {
-    return { open: this.open, idle: this.idle.length, waiting: this.waiters.length };
+  get stats(): { open: number; idle: number; busy: number; waiting: number; opened: number; closed: number; dropped: number; recoveries: number } {
+    return {
+      open: this.idle.length + this.busy.size,
+      idle: this.idle.length,
+      busy: this.busy.size,
+      waiting: this.waiters.length,
+      ...this.counters,
+    };
   }
 
+  /**
+   * Re-initialises the module and logs in again; single-flight. Resolves whether the token is back.
+   * Called on any token-gone fault; the pool goes down (503s) until it succeeds.
+   */
+  recover(cause: HsmError): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    // A fault on a session of an older generation was already dealt with by that re-initialisation.
+    this.log.error('hsm token fault, reconnecting', { ckr: cause.ckrName, method: cause.method });
+    return Promise.resolve(this.connect(`${cause.ckrName} in ${cause.method}`));
+  }
+
+  /** Stops the pool: waiters get 503, idle sessions are closed, busy ones on release, then C_Finalize. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
-    for (const w of this.waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(unavailable());
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.rejectWaiters();
+    // Busy sessions are closed when their calls return (release sees `closed`).
+    for (const l of this.idle.splice(0)) this.closeQuietly(l);
+    if (this.mod) {
+      try {
+        this.mod.finalize();
+      } catch (e) {
+        if (e instanceof HsmError) this.log.warn('C_Finalize failed', { ckr: e.ckrName });
+      }
+      this.mod = undefined;
     }
-    for (const s of this.idle.splice(0)) this.closeQuietly(s);
   }
 
-  private async acquire(): Promise<SessionHandle> {
-    if (this.closed) throw unavailable();
+  /**
+   * (Re)connects: drop every session, (re)initialise the module, find the slot by label, open one
+   * session, log in and draw random bytes from it. Success: up. Failure: down, retry later.
+   */
+  private connect(why: string): boolean {
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    this.gen++;
+    this.counters.recoveries += why === 'start' ? 0 : 1;
+    // Old sessions die with C_Finalize; forget them without closing (see the header comment).
+    this.counters.dropped += this.idle.length;
+    this.idle.length = 0;
+    this.slot = undefined;
+    this.connecting = true;
+    try {
+      if (this.mod) this.mod.reinitialize();
+      else this.mod = this.source.open();
+      const found = this.mod.tokens().find((t) => t.label === this.source.label);
+      if (!found) throw new HsmError(0xe0, 'CKR_TOKEN_NOT_PRESENT', 'findToken');
+      this.slot = found.slot;
+      const lease = this.openSession();
+      this.busy.delete(lease);
+      try {
+        this.mod.generateRandom(lease.handle, 8);
+      } catch (e) {
+        this.closeQuietly(lease);
+        throw e;
+      }
+      this.idle.push(lease);
+    } catch (e) {
+      const reason = e instanceof HsmError ? `${e.ckrName} in ${e.method}` : e instanceof KmsError ? e.code : 'module load failed';
+      this.goDown(reason);
+      return false;
+    } finally {
+      this.connecting = false;
+    }
+    const wasDown = !this.health.up;
+    this.health = { up: true };
+    this.retryDelay = this.options.retryMinMs ?? 250;
+    if (wasDown && why !== 'start') this.log.info('hsm token reachable again', { after: why });
+    for (const fn of this.connectedListeners) {
+      try {
+        fn();
+      } catch {
+        // A listener's failure is its own to report.
+      }
+    }
+    return true;
+  }
+
+  private goDown(reason: string): void {
+    if (this.health.up || this.health.reason !== reason) {
+      this.log.error('hsm token not reachable, retrying', { reason, retryInMs: this.retryDelay });
+    }
+    this.health = { up: false, reason, since: this.health.up ? Date.now() : this.health.since };
+    this.rejectWaiters();
+    if (this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.closed && !this.health.up) this.connect('retry');
+    }, this.retryDelay);
+    this.retryTimer.unref();
+    this.retryDelay = Math.min(this.retryDelay * 2, this.options.retryMaxMs ?? 5000);
+  }
+
+  private async acquire(): Promise<Lease> {
+    if (this.closed || !this.health.up) throw unavailable();
     const idle = this.idle.pop();
-    if (idle) return idle;
-    if (this.open < this.options.size) return this.openSession();
-    return new Promise<SessionHandle>((resolve, reject) => {
+    if (idle) {
+      this.busy.add(idle);
+      return idle;
+    }
+    if (this.idle.length + this.busy.size < this.options.size) return this.openSession();
+    return new Promise<Lease>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
         reject,
@@ -83,63 +259,95 @@ export class SessionPool {
     });
   }
 
-  private openSession(): SessionHandle {
-    this.open++;
+  /** Opens a session and logs in; the lease is counted busy. Failures become HsmUnavailable. */
+  private openSession(): Lease {
+    const mod = this.module;
+    if (!this.slot) throw unavailable();
+    let handle: SessionHandle;
     try {
-      const s = this.module.openSession(this.slot);
-      if (!this.loggedIn) {
-        try {
-          this.module.login(s, this.pin);
-        } catch (e) {
-          // Login state is per application: another session may already have logged in.
-          if (!(e instanceof HsmError && e.ckrName === 'CKR_USER_ALREADY_LOGGED_IN')) {
-            this.closeQuietly(s);
-            throw e;
-          }
-        }
-        this.loggedIn = true;
-      }
-      return s;
+      handle = mod.openSession(this.slot);
     } catch (e) {
-      this.open--;
-      if (e instanceof HsmError) this.log.error('hsm session could not be opened', { ckr: e.ckrName, method: e.method });
-      throw unavailable();
+      throw this.openFailed(e);
     }
+    this.counters.opened++;
+    const lease: Lease = { handle, generation: this.gen };
+    this.busy.add(lease);
+    try {
+      // Login is per application and ends when its last session closes (C_CloseAllSessions, a
+      // token logout): log in on every new session and accept "already logged in".
+      mod.login(handle, this.source.pin);
+    } catch (e) {
+      if (!(e instanceof HsmError && e.ckrName === 'CKR_USER_ALREADY_LOGGED_IN')) {
+        this.busy.delete(lease);
+        this.closeQuietly(lease);
+        throw this.openFailed(e);
+      }
+    }
+    return lease;
   }
 
-  private release(s: SessionHandle, broken: boolean): void {
-    if (broken || this.closed) {
-      this.open--;
-      this.closeQuietly(s);
+  private openFailed(e: unknown): Error {
+    if (!(e instanceof HsmError)) return e instanceof Error ? e : unavailable();
+    this.log.error('hsm session could not be opened', { ckr: e.ckrName, method: e.method });
+    const cls = classify(e.ckrName);
+    if (cls === 'token-gone' || cls === 'session-broken') {
+      // During connect() the caller handles it; otherwise reconnect in the background.
+      if (!this.connecting && this.health.up) queueMicrotask(() => void this.recover(e));
+      return e;
+    }
+    return unavailable();
+  }
+
+  private release(lease: Lease, fault: CkrClass | undefined): void {
+    this.busy.delete(lease);
+    if (lease.generation !== this.gen) {
+      this.counters.dropped++;
+    } else if (fault || this.closed) {
+      this.closeQuietly(lease);
+      // What breaks one session (C_CloseAllSessions, a logout) breaks its idle siblings too:
+      // replace them now rather than let the retry land on another dead one.
+      if (fault === 'session-broken') for (const l of this.idle.splice(0)) this.closeQuietly(l);
+    } else {
       const next = this.waiters.shift();
       if (next) {
         clearTimeout(next.timer);
-        try {
-          next.resolve(this.openSession());
-        } catch (e) {
-          next.reject(e instanceof Error ? e : unavailable());
-        }
+        this.busy.add(lease);
+        next.resolve(lease);
+      } else {
+        this.idle.push(lease);
       }
       return;
     }
+    // A slot is free: hand a new session to the next waiter.
     const next = this.waiters.shift();
-    if (next) {
-      clearTimeout(next.timer);
-      next.resolve(s);
-    } else {
-      this.idle.push(s);
+    if (!next) return;
+    clearTimeout(next.timer);
+    try {
+      if (!this.health.up) throw unavailable();
+      next.resolve(this.openSession());
+    } catch (e) {
+      next.reject(e instanceof HsmError ? unavailable() : e instanceof Error ? e : unavailable());
     }
   }
 
-  private closeQuietly(s: SessionHandle): void {
+  private rejectWaiters(): void {
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(unavailable());
+    }
+  }
+
+  private closeQuietly(lease: Lease): void {
+    this.counters.closed++;
+    if (lease.generation !== this.gen || !this.mod) return;
     try {
-      this.module.closeSession(s);
+      this.mod.closeSession(lease.handle);
     } catch {
       // Already closed or the token is gone: nothing left to release.
     }
   }
 }
 
-function unavailable(): KmsError {
+export function unavailable(): KmsError {
   return new KmsError('HsmUnavailable', 'The HSM is not available. Try again later.');
 }

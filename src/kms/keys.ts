@@ -7,7 +7,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { invalidState, KmsError, notFound, unsupported } from '../errors/kms-error';
 import type { Hsm, VersionRef } from '../hsm/hsm';
 import type { Logger } from '../log/logger';
-import { AliasTaken, type KeyRecord, type KeyState, type KeyUsage, type MetadataStore, type Tag, type VersionRecord } from '../store/store';
+import { AliasTaken, type GrantRecord, type KeyRecord, type KeyState, type KeyUsage, type MetadataStore, type Tag, type VersionRecord } from '../store/store';
+import type { ReconcileReport } from '../store/reconcile';
 import { KeyLocks } from './key-lock';
 import { KEY_SPECS, type KeySpecName } from './key-specs';
 
@@ -15,6 +16,13 @@ export const DAY_MS = 86_400_000;
 export const MAX_TAGS_PER_KEY = 10;
 /** A version claimed this long ago and never promoted was left by a crash; its objects are removed. */
 const STALE_CREATING_MS = 10 * 60_000;
+
+export interface KeysOptions {
+  /** How old a Creating version must be to count as abandoned (default 10 min). */
+  readonly staleCreatingMs?: number;
+  /** Token ↔ store reconciliation, run at the end of every sweep (src/store/reconcile.ts). */
+  readonly reconciler?: { pass(): Promise<ReconcileReport> };
+}
 
 export interface NewKey {
   readonly projectId: string;
@@ -26,6 +34,9 @@ export interface NewKey {
   readonly rotationEnabled?: boolean;
   readonly rotationIntervalDays?: number;
 }
+
+/** How a dialect names a key: Huawei key_id, NCP keyTag, or an alias of the caller's project. */
+export type KeyRef = { readonly keyId: string } | { readonly keyTag: string } | { readonly alias: string };
 
 export interface Clock {
   now(): number;
@@ -40,6 +51,7 @@ export class Keys {
     private readonly hsm: Hsm,
     private readonly log: Logger,
     private readonly clock: Clock = systemClock,
+    private readonly options: KeysOptions = {},
   ) {}
 
   async create(req: NewKey): Promise<KeyRecord> {
@@ -50,8 +62,14 @@ export class Keys {
     const keyId = randomUUID();
     const ref = { keyId, version: 1 };
     // Token objects first, row second: a row never names objects that don't exist. A crash in
-    // between leaves unreferenced objects, which nothing uses.
-    await this.createVersionObjects(req.spec, req.convergent, ref);
+    // between leaves unreferenced objects, which nothing uses and reconciliation removes.
+    try {
+      await this.createVersionObjects(req.spec, req.convergent, ref);
+    } catch (e) {
+      // Half-made (an AES key without its SIV key): remove what exists; never retried blindly.
+      await this.hsm.destroyVersion(ref).catch(() => 0);
+      throw e;
+    }
     try {
       const key = this.store.insertKey({
         keyId,
@@ -86,6 +104,47 @@ export class Keys {
 
   byAlias(projectId: string, alias: string): KeyRecord {
     return owned(projectId, this.store.keyByAlias(projectId, alias));
+  }
+
+  /**
+   * The key a caller may use for `operation`: a key of its own project (by id, tag or alias), or a
+   * key of another project by id when a grant gives the caller's project that operation on it
+   * (grants are checked on every call, so a revoked grant stops working on the next request).
+   * Anything else, including "exists but not yours", is the one not-found answer.
+   */
+  forOperation(projectId: string, ref: KeyRef, operation: string): KeyRecord {
+    const found = 'keyId' in ref ? this.store.keyById(ref.keyId) : 'keyTag' in ref ? this.store.keyByTag(ref.keyTag) : this.store.keyByAlias(projectId, ref.alias);
+    if (!found || found.state === 'Deleted') throw notFound();
+    if (found.projectId === projectId) return found;
+    if ('keyId' in ref && this.store.granted(found.keyId, projectId, operation)) return found;
+    throw notFound();
+  }
+
+  createGrant(key: KeyRecord, g: { granteeProject: string; operations: readonly string[]; name: string; retiringProject: string; issuingProject: string }): GrantRecord {
+    const grant: GrantRecord = { grantId: randomBytes(32).toString('hex'), keyId: key.keyId, ownerProject: key.projectId, createdAt: this.clock.now(), ...g };
+    this.store.insertGrant(grant);
+    this.log.info('grant created', { grantId: grant.grantId, keyId: key.keyId, grantee: g.granteeProject });
+    return grant;
+  }
+
+  grantsOf(key: KeyRecord): GrantRecord[] {
+    return this.store.grantsOfKey(key.keyId);
+  }
+
+  retirableGrants(projectId: string): GrantRecord[] {
+    return this.store.retirableGrants(projectId);
+  }
+
+  /** A grant on this key by id, or not-found (KMS.0207-like answers are the edge's to choose). */
+  grantOf(key: KeyRecord, grantId: string): GrantRecord | undefined {
+    const g = this.store.grant(grantId);
+    return g && g.keyId === key.keyId ? g : undefined;
+  }
+
+  deleteGrant(grant: GrantRecord): boolean {
+    const done = this.store.deleteGrant(grant.grantId);
+    if (done) this.log.info('grant deleted', { grantId: grant.grantId, keyId: grant.keyId });
+    return done;
   }
 
   list(projectId: string, opts: { state?: KeyState; offset: number; limit: number }) {
@@ -156,9 +215,13 @@ export class Keys {
         throw new KmsError('Throttled', 'The key is being rotated. Try again.');
       }
       try {
+        // Objects with this version's CKA_ID can only be leftovers of an earlier failed attempt
+        // (the number was free until now): remove them so a lookup never finds the wrong key.
+        await this.hsm.destroyVersion(ref);
         await this.createVersionObjects(fresh.spec, fresh.convergent, ref);
       } catch (e) {
-        this.store.dropVersion(key.keyId, ref.version);
+        // The claim is dropped only once no object of it is left; otherwise the stale-Creating sweep finishes it.
+        if ((await this.hsm.destroyVersion(ref).then(() => true, () => false))) this.store.dropVersion(key.keyId, ref.version);
         throw e;
       }
       if (!this.store.promoteVersion(key.keyId, ref.version, this.clock.now())) {
@@ -241,7 +304,7 @@ export class Keys {
    * destroy keys whose deletion window ended, finish purges a crash interrupted, remove versions a
    * crash left half-made, and rotate keys whose automatic rotation is due.
    */
-  async sweep(): Promise<{ deleted: number; rotated: number }> {
+  async sweep(): Promise<{ deleted: number; rotated: number; orphansDestroyed?: number }> {
     const now = this.clock.now();
     let deleted = 0;
     for (const key of this.store.dueForDeletion(now)) {
@@ -249,10 +312,11 @@ export class Keys {
       if (won) deleted++;
     }
     for (const key of this.store.unpurged()) await this.purge(key.keyId);
-    for (const { keyId, version } of this.store.staleCreating(now - STALE_CREATING_MS)) {
+    for (const { keyId, version } of this.store.staleCreating(now - (this.options.staleCreatingMs ?? STALE_CREATING_MS))) {
       await this.locks.run(keyId, async () => {
-        await this.hsm.destroyVersion({ keyId, version });
-        this.store.dropVersion(keyId, version);
+        // Row first: a rotation in another process can no longer promote it once it is gone. A
+        // crash before the objects are destroyed leaves orphans, which reconciliation removes.
+        if (this.store.dropVersion(keyId, version)) await this.hsm.destroyVersion({ keyId, version });
       });
     }
     let rotated = 0;
@@ -264,7 +328,9 @@ export class Keys {
         this.log.warn('automatic rotation failed', { keyId: key.keyId, error: e instanceof KmsError ? e.code : 'internal' });
       }
     }
-    return { deleted, rotated };
+    if (!this.options.reconciler) return { deleted, rotated };
+    const { destroyed } = await this.options.reconciler.pass();
+    return { deleted, rotated, orphansDestroyed: destroyed };
   }
 
   /** Destroys every token object of every version of a Deleted key, then records that it did. */

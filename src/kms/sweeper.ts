@@ -7,14 +7,15 @@ import type { Logger } from '../log/logger';
 import { KmsError } from '../errors/kms-error';
 import type { Keys } from './keys';
 
-export function startSweeper(keys: Keys, intervalMs: number, log: Logger): { stop(): void } {
+/** `stop()` clears the timer and resolves when a pass that is running has finished. */
+export function startSweeper(keys: Keys, intervalMs: number, log: Logger): { stop(): Promise<void> } {
   let running: Promise<void> | undefined;
   const pass = () => {
     if (running) return; // a slow pass is never overlapped by the next one
     running = keys
       .sweep()
-      .then(({ deleted, rotated }) => {
-        if (deleted || rotated) log.info('sweep', { deleted, rotated });
+      .then(({ deleted, rotated, orphansDestroyed }) => {
+        if (deleted || rotated || orphansDestroyed) log.info('sweep', { deleted, rotated, orphansDestroyed: orphansDestroyed ?? 0 });
       })
       .catch((e: unknown) => log.error('sweep failed', { error: e instanceof KmsError ? e.code : e instanceof Error ? e.name : 'unknown' }))
       .finally(() => {
@@ -24,5 +25,10 @@ export function startSweeper(keys: Keys, intervalMs: number, log: Logger): { sto
   pass();
   const timer = setInterval(pass, intervalMs);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

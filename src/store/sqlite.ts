@@ -3,6 +3,7 @@ import { isKeySpecName } from '../kms/key-specs';
 import {
   AliasTaken,
   type ApiTokenRecord,
+  type GrantRecord,
   type KeyPage,
   type KeyRecord,
   type KeyState,
@@ -64,6 +65,25 @@ const MIGRATIONS: readonly string[] = [
      tag_value TEXT NOT NULL,
      PRIMARY KEY (key_id, tag_key)
    );`,
+  // 2: token scopes and expiry; grants (Huawei) across projects.
+  `ALTER TABLE api_tokens ADD COLUMN scopes TEXT;
+   ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
+   UPDATE api_tokens SET scopes = CASE admin WHEN 1 THEN 'admin,crypto,read' ELSE 'crypto,read' END;
+   CREATE INDEX api_tokens_project ON api_tokens (project_id, created_at);
+   CREATE TABLE grants (
+     grant_id TEXT PRIMARY KEY,
+     key_id TEXT NOT NULL REFERENCES keys (key_id),
+     owner_project TEXT NOT NULL,
+     grantee_project TEXT NOT NULL,
+     operations TEXT NOT NULL,
+     name TEXT NOT NULL,
+     retiring_project TEXT NOT NULL,
+     issuing_project TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE INDEX grants_key ON grants (key_id, created_at);
+   CREATE INDEX grants_grantee ON grants (grantee_project, key_id);
+   CREATE INDEX grants_retiring ON grants (retiring_project);`,
 ];
 
 interface KeyRow {
@@ -101,7 +121,44 @@ interface TokenRow {
   admin: number;
   created_at: number;
   revoked_at: number | null;
+  scopes: string | null;
+  expires_at: number | null;
 }
+
+interface GrantRow {
+  grant_id: string;
+  key_id: string;
+  owner_project: string;
+  grantee_project: string;
+  operations: string;
+  name: string;
+  retiring_project: string;
+  issuing_project: string;
+  created_at: number;
+}
+
+const toToken = (r: TokenRow): ApiTokenRecord => ({
+  id: r.id,
+  projectId: r.project_id,
+  secretHash: r.secret_hash,
+  admin: r.admin === 1,
+  createdAt: r.created_at,
+  revokedAt: r.revoked_at,
+  scopes: r.scopes === null ? (r.admin === 1 ? ['admin', 'crypto', 'read'] : ['crypto', 'read']) : r.scopes.split(',').filter(Boolean),
+  expiresAt: r.expires_at,
+});
+
+const toGrant = (r: GrantRow): GrantRecord => ({
+  grantId: r.grant_id,
+  keyId: r.key_id,
+  ownerProject: r.owner_project,
+  granteeProject: r.grantee_project,
+  operations: r.operations.split(',').filter(Boolean),
+  name: r.name,
+  retiringProject: r.retiring_project,
+  issuingProject: r.issuing_project,
+  createdAt: r.created_at,
+});
 
 function toKey(r: KeyRow): KeyRecord {
   if (!isKeySpecName(r.spec)) throw new Error(`store holds an unknown key spec for ${r.key_id}`);
@@ -133,6 +190,9 @@ const toVersion = (r: VersionRow): VersionRecord => ({
   createdAt: r.created_at,
   stateChangedAt: r.state_changed_at,
 });
+
+/** Thrown inside promoteVersion's transaction to roll it back. */
+class NotPromoted extends Error {}
 
 function isAliasConflict(e: unknown): boolean {
   return e instanceof Error && /UNIQUE constraint failed: keys\.project_id, keys\.alias/.test(e.message);
@@ -231,23 +291,32 @@ export class SqliteStore implements MetadataStore {
   }
 
   promoteVersion(keyId: string, version: number, at: number): boolean {
-    return this.db.transaction(() => {
+    const promote = this.db.transaction(() => {
+      // The claim must still be there: a sweep in another process may have judged it abandoned,
+      // destroyed its objects and dropped it; promoting then would make a version without a row.
+      const claimed = this
+        .q(`UPDATE key_versions SET state = 'Enabled', state_changed_at = ? WHERE key_id = ? AND version = ? AND state = 'Creating'`)
+        .run(at, keyId, version);
+      if (claimed.changes !== 1) return false;
       const moved = this
         .q(
           `UPDATE keys SET current_version = ?, rotation_count = rotation_count + 1, last_rotation_at = ?
            WHERE key_id = ? AND current_version = ? AND state = 'Enabled'`,
         )
         .run(version, at, keyId, version - 1);
-      if (moved.changes !== 1) return false;
-      this
-        .q(`UPDATE key_versions SET state = 'Enabled', state_changed_at = ? WHERE key_id = ? AND version = ? AND state = 'Creating'`)
-        .run(at, keyId, version);
+      if (moved.changes !== 1) throw new NotPromoted(); // rolls the version update back
       return true;
-    })();
+    });
+    try {
+      return promote();
+    } catch (e) {
+      if (e instanceof NotPromoted) return false;
+      throw e;
+    }
   }
 
-  dropVersion(keyId: string, version: number): void {
-    this.q(`DELETE FROM key_versions WHERE key_id = ? AND version = ? AND state = 'Creating'`).run(keyId, version);
+  dropVersion(keyId: string, version: number): boolean {
+    return this.q(`DELETE FROM key_versions WHERE key_id = ? AND version = ? AND state = 'Creating'`).run(keyId, version).changes === 1;
   }
 
   versions(keyId: string): VersionRecord[] {
@@ -298,6 +367,16 @@ export class SqliteStore implements MetadataStore {
       .map((r) => ({ keyId: r.key_id, version: r.version }));
   }
 
+  liveVersions(): Array<{ keyId: string; version: number }> {
+    return this
+      .q<[], { key_id: string; version: number }>(
+        `SELECT v.key_id, v.version FROM key_versions v JOIN keys k ON k.key_id = v.key_id
+         WHERE k.state <> 'Deleted' AND v.state <> 'Creating' ORDER BY k.num, v.version`,
+      )
+      .all()
+      .map((r) => ({ keyId: r.key_id, version: r.version }));
+  }
+
   setTag(keyId: string, tag: Tag): void {
     this
       .q(`INSERT INTO key_tags (key_id, tag_key, tag_value) VALUES (?, ?, ?) ON CONFLICT (key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value`)
@@ -328,26 +407,78 @@ export class SqliteStore implements MetadataStore {
   }
 
   insertToken(t: ApiTokenRecord): void {
+    const scopes = t.scopes ?? (t.admin ? ['admin', 'crypto', 'read'] : ['crypto', 'read']);
     this
       .q(
-        `INSERT INTO api_tokens (id, project_id, secret_hash, admin, created_at, revoked_at)
-         VALUES (@id, @projectId, @secretHash, @admin, @createdAt, @revokedAt)`,
+        `INSERT INTO api_tokens (id, project_id, secret_hash, admin, created_at, revoked_at, scopes, expires_at)
+         VALUES (@id, @projectId, @secretHash, @admin, @createdAt, @revokedAt, @scopes, @expiresAt)`,
       )
-      .run({ ...t, admin: t.admin ? 1 : 0 });
+      .run({
+        id: t.id,
+        projectId: t.projectId,
+        secretHash: t.secretHash,
+        admin: scopes.includes('admin') ? 1 : 0,
+        createdAt: t.createdAt,
+        revokedAt: t.revokedAt,
+        scopes: scopes.join(','),
+        expiresAt: t.expiresAt ?? null,
+      });
   }
 
   tokenById(id: string): ApiTokenRecord | undefined {
     const r = this.q<[string], TokenRow>(`SELECT * FROM api_tokens WHERE id = ?`).get(id);
-    return (
-      r && {
-        id: r.id,
-        projectId: r.project_id,
-        secretHash: r.secret_hash,
-        admin: r.admin === 1,
-        createdAt: r.created_at,
-        revokedAt: r.revoked_at,
-      }
-    );
+    return r && toToken(r);
+  }
+
+  listTokens(projectId?: string): ApiTokenRecord[] {
+    const rows =
+      projectId === undefined
+        ? this.q<[], TokenRow>(`SELECT * FROM api_tokens ORDER BY created_at, id`).all()
+        : this.q<[string], TokenRow>(`SELECT * FROM api_tokens WHERE project_id = ? ORDER BY created_at, id`).all(projectId);
+    return rows.map(toToken);
+  }
+
+  revokeToken(id: string, at: number): boolean {
+    return this.q(`UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`).run(at, id).changes === 1;
+  }
+
+  insertGrant(g: GrantRecord): void {
+    this
+      .q(
+        `INSERT INTO grants (grant_id, key_id, owner_project, grantee_project, operations, name, retiring_project, issuing_project, created_at)
+         VALUES (@grantId, @keyId, @ownerProject, @granteeProject, @operations, @name, @retiringProject, @issuingProject, @createdAt)`,
+      )
+      .run({ ...g, operations: g.operations.join(',') });
+  }
+
+  grant(grantId: string): GrantRecord | undefined {
+    const r = this.q<[string], GrantRow>(`SELECT * FROM grants WHERE grant_id = ?`).get(grantId);
+    return r && toGrant(r);
+  }
+
+  grantsOfKey(keyId: string): GrantRecord[] {
+    return this.q<[string], GrantRow>(`SELECT * FROM grants WHERE key_id = ? ORDER BY created_at, grant_id`).all(keyId).map(toGrant);
+  }
+
+  retirableGrants(projectId: string): GrantRecord[] {
+    return this
+      .q<[string, string], GrantRow>(
+        `SELECT g.* FROM grants g JOIN keys k ON k.key_id = g.key_id
+         WHERE (g.retiring_project = ? OR g.grantee_project = ?) AND k.state <> 'Deleted' ORDER BY g.created_at, g.grant_id`,
+      )
+      .all(projectId, projectId)
+      .map(toGrant);
+  }
+
+  granted(keyId: string, granteeProject: string, operation: string): boolean {
+    const rows = this
+      .q<[string, string], { operations: string }>(`SELECT operations FROM grants WHERE key_id = ? AND grantee_project = ?`)
+      .all(keyId, granteeProject);
+    return rows.some((r) => r.operations.split(',').includes(operation));
+  }
+
+  deleteGrant(grantId: string): boolean {
+    return this.q(`DELETE FROM grants WHERE grant_id = ?`).run(grantId).changes === 1;
   }
 
   close(): void {

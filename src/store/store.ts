@@ -52,6 +52,25 @@ export interface ApiTokenRecord {
   readonly admin: boolean;
   readonly createdAt: number;
   readonly revokedAt: number | null;
+  /** Scopes (`admin`, `crypto`, `read`); tokens made before scopes existed read as admin ⇒ all three, else crypto+read. */
+  readonly scopes?: readonly string[];
+  /** When the token stops working (ms since epoch); null = never. */
+  readonly expiresAt?: number | null;
+}
+
+/** A Huawei grant: lets `granteeProject` call `operations` on one key of `ownerProject`. */
+export interface GrantRecord {
+  readonly grantId: string;
+  readonly keyId: string;
+  readonly ownerProject: string;
+  readonly granteeProject: string;
+  readonly operations: readonly string[];
+  readonly name: string;
+  /** Project that may retire the grant ('' = none besides the grantee). */
+  readonly retiringProject: string;
+  /** Project whose token created the grant. */
+  readonly issuingProject: string;
+  readonly createdAt: number;
 }
 
 export interface Tag {
@@ -83,7 +102,8 @@ export interface MetadataStore {
   claimVersion(keyId: string, version: number, at: number): boolean;
   /** Makes a claimed version the current one; false when the key moved on or left Enabled meanwhile. */
   promoteVersion(keyId: string, version: number, at: number): boolean;
-  dropVersion(keyId: string, version: number): void;
+  /** Removes a claim that is still Creating; false when it was promoted or already gone. */
+  dropVersion(keyId: string, version: number): boolean;
   versions(keyId: string): VersionRecord[];
   version(keyId: string, version: number): VersionRecord | undefined;
   setVersionState(keyId: string, version: number, from: VersionState, to: VersionState, at: number): boolean;
@@ -97,6 +117,8 @@ export interface MetadataStore {
   dueForRotation(now: number): KeyRecord[];
   /** Versions left in Creating since before `before` (a crash between claim and promotion). */
   staleCreating(before: number): Array<{ keyId: string; version: number }>;
+  /** Every version (not Creating) of every key that is not Deleted: what must have token objects. */
+  liveVersions(): Array<{ keyId: string; version: number }>;
 
   setTag(keyId: string, tag: Tag): void;
   deleteTag(keyId: string, key: string): boolean;
@@ -105,6 +127,20 @@ export interface MetadataStore {
 
   insertToken(token: ApiTokenRecord): void;
   tokenById(id: string): ApiTokenRecord | undefined;
+  /** Tokens of one project (or all), in creation order. */
+  listTokens(projectId?: string): ApiTokenRecord[];
+  /** Marks a token revoked; false when there is no such token or it was already revoked. */
+  revokeToken(id: string, at: number): boolean;
+
+  insertGrant(grant: GrantRecord): void;
+  grant(grantId: string): GrantRecord | undefined;
+  /** Grants on one key, in creation order. */
+  grantsOfKey(keyId: string): GrantRecord[];
+  /** Grants that a project may retire (it is the retiring principal or the grantee), in creation order. */
+  retirableGrants(projectId: string): GrantRecord[];
+  /** Whether `granteeProject` holds a grant on the key that names `operation`. */
+  granted(keyId: string, granteeProject: string, operation: string): boolean;
+  deleteGrant(grantId: string): boolean;
   close(): void;
 }
 

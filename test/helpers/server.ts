@@ -33,11 +33,11 @@ export class TestServer {
   ) {}
 
   /** Starts on a new data dir, or on `reuse` (a restart: same token, same store). */
-  static async start(extraEnv: Record<string, string> = {}, reuse?: string): Promise<TestServer> {
+  static async start(extraEnv: Record<string, string> = {}, reuse?: string, opts: { makeToken?: boolean } = {}): Promise<TestServer> {
     const dataDir = reuse ?? mkdtempSync(path.join(tmpdir(), 'p11kms-test-'));
     const env: NodeJS.ProcessEnv = { ...process.env, KMS_DATA_DIR: dataDir, KMS_LOG_LEVEL: 'debug', PORT: '0', HOST: '127.0.0.1', ...extraEnv };
     delete env['SOFTHSM2_CONF'];
-    execFileSync('bash', [path.join(ROOT, 'scripts/dev-token.sh')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    if (opts.makeToken !== false) execFileSync('bash', [path.join(ROOT, 'scripts/dev-token.sh')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const sink = { text: '' };
     const url = await new Promise<string>((resolve, reject) => {
@@ -106,6 +106,14 @@ export class TestServer {
       parsed = undefined;
     }
     return { status: res.status, headers: res.headers, text, body: parsed };
+  }
+
+  /** Sends a signal (SIGKILL for a crash) and waits for the exit; keeps the data dir. Exit code, or the signal's name. */
+  async kill(signal: NodeJS.Signals): Promise<number | string | null> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode ?? this.child.signalCode;
+    const exited = new Promise<number | string | null>((resolve) => this.child.once('exit', (c, sig) => resolve(c ?? sig)));
+    this.child.kill(signal);
+    return exited;
   }
 
   /** SIGTERM and wait; the data dir is removed unless `keepData` (for a restart). */

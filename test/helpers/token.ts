@@ -36,6 +36,51 @@ export class TokenView {
     });
   }
 
+  /** Every p11kms object on the token as key id (UUID form) and version, one entry per object. */
+  allObjects(): Array<{ keyId: string; version: number }> {
+    this.lib.C_FindObjectsInit(this.session, [{ type: pkcs11js.CKA_TOKEN, value: true }]);
+    const all = this.lib.C_FindObjects(this.session, 100000);
+    this.lib.C_FindObjectsFinal(this.session);
+    const out: Array<{ keyId: string; version: number }> = [];
+    for (const h of all) {
+      let v: unknown;
+      try {
+        v = this.lib.C_GetAttributeValue(this.session, h, [{ type: pkcs11js.CKA_ID }])[0]?.value;
+      } catch {
+        continue; // destroyed by the service since the search (reconciliation, purge)
+      }
+      if (!Buffer.isBuffer(v) || v.length !== 21) continue;
+      const hex = v.subarray(0, 16).toString('hex');
+      const keyId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+      out.push({ keyId, version: v.readUInt32BE(16) });
+    }
+    return out;
+  }
+
+  /**
+   * Leaves on the token what a crash between "objects made" and "row written" leaves: an AES key
+   * with the service's CKA_ID layout and label for a key id and version the store does not know.
+   * It may neither encrypt nor decrypt, so a service that ever used it would fail loudly.
+   */
+  plantOrphan(keyId: string, version: number): void {
+    const id = Buffer.alloc(21);
+    Buffer.from(keyId.replace(/-/g, ''), 'hex').copy(id, 0);
+    id.writeUInt32BE(version, 16);
+    this.lib.C_GenerateKey(this.session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+      { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+      { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+      { type: pkcs11js.CKA_TOKEN, value: true },
+      { type: pkcs11js.CKA_PRIVATE, value: true },
+      { type: pkcs11js.CKA_SENSITIVE, value: true },
+      { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+      { type: pkcs11js.CKA_ENCRYPT, value: false },
+      { type: pkcs11js.CKA_DECRYPT, value: false },
+      { type: pkcs11js.CKA_ID, value: id },
+      { type: pkcs11js.CKA_LABEL, value: `p11kms/${keyId}/v${version}` },
+    ]);
+  }
+
   close(): void {
     this.lib.C_CloseSession(this.session);
     this.lib.C_Finalize();

@@ -4,6 +4,7 @@ import { badRequest, KmsError } from '../../errors/kms-error';
 import { contextFromObject, type Context } from '../../kms/envelope/context';
 import type { KeyRecord, KeyState } from '../../store/store';
 import { principalOf } from '../http';
+import { noteKey } from '../middleware/audit';
 import type { Services } from '../services';
 
 /** A handler of one `POST /kms/<action>`: the parsed JSON body in, the JSON answer out. */
@@ -34,15 +35,18 @@ export function decimal(text: string, min: number, max: number, field: string, v
   return n;
 }
 
-/** Management calls (key changes) need an admin token; crypto and read calls any token of the project. */
-export function requireAdmin(res: Response): void {
-  if (!principalOf(res).admin) throw new KmsError('Forbidden', 'No access permissions.', { vendorCode: 'KMS.0306' });
-}
-
-/** A key of the caller's project by id or `alias/<name>`; any other project's key reads as missing. */
+/**
+ * The key a request names (id or `alias/<name>`) for the route's operation: a key of the caller's
+ * project, or another project's key by id when a grant gives the caller that operation on it; any
+ * other key reads as missing. Noted for the audit record.
+ */
 export function keyOf(s: Services, res: Response, keyId: string): KeyRecord {
   const project = principalOf(res).projectId;
-  return keyId.startsWith('alias/') ? s.keys.byAlias(project, keyId.slice('alias/'.length)) : s.keys.byId(project, keyId);
+  const op: unknown = res.locals['operation'];
+  const ref = keyId.startsWith('alias/') ? { alias: keyId.slice('alias/'.length) } : { keyId };
+  const key = s.keys.forOperation(project, ref, typeof op === 'string' ? op : '');
+  noteKey(res, key);
+  return key;
 }
 
 /** Key changes other than cancelling deletion are refused while the key waits to be deleted (KMS.0210). */

@@ -1,6 +1,6 @@
 /**
- * Huawei crypto actions: data keys, data encryption, random numbers, signatures. Any token of the
- * project may call them; the key must be enabled (KMS.0209 disabled, KMS.0210 pending deletion).
+ * Huawei crypto actions: data keys, data encryption, random numbers, signatures. They need the
+ * crypto scope (get-publickey: read), declared in routes.ts; the key must be enabled (KMS.0209 disabled, KMS.0210 pending deletion).
  * DEK ciphertexts travel as upper-case hex, data ciphertexts as base64 (as the vendor's do).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -10,7 +10,7 @@ import { KEY_SPECS } from '../../kms/key-specs';
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../kms/signing';
 import type { KeyRecord } from '../../store/store';
 import { fromBase64 } from '../base64';
-import { principalOf } from '../http';
+import { noteVersion } from '../middleware/audit';
 import type { Services } from '../services';
 import { compile } from '../validate';
 import { decimal, encryptionContext, hex, invalid, keyOf, type Action } from './common';
@@ -129,7 +129,8 @@ export function cryptoActions(s: Services): Record<string, Action> {
       const body = validateDecryptDatakey(raw);
       const length = decimal(body.datakey_cipher_length, 1, 1024, 'datakey_cipher_length', 'KMS.0308', 'datakey_cipher_length must be 1 to 1024 bytes.');
       const key = keyOf(s, res, body.key_id);
-      const { plaintext } = await s.crypto.open(key, Buffer.from(body.cipher_text, 'hex'), encryptionContext(body.encryption_context), CONTEXT_FIELD);
+      const { plaintext, keyVersion } = await s.crypto.open(key, Buffer.from(body.cipher_text, 'hex'), encryptionContext(body.encryption_context), CONTEXT_FIELD);
+      noteVersion(res, keyVersion);
       try {
         if (plaintext.length !== length) {
           throw invalid('datakey_cipher_length', 'KMS.2204', 'The length of cipher_text does not match datakey_cipher_length.');
@@ -166,10 +167,11 @@ export function cryptoActions(s: Services): Record<string, Action> {
       const context = encryptionContext(body.encryption_context);
       // No key id in the request: the envelope names its key, looked up in the caller's project only.
       const named = decodeEnvelope(ciphertext).keyId;
-      const key = body.key_id === undefined ? s.keys.byId(principalOf(res).projectId, named) : keyOf(s, res, body.key_id);
+      const key = keyOf(s, res, body.key_id ?? named);
       if (key.keyId !== named) throw invalidCiphertext();
       checkEncryptionAlgorithm(key, body.encryption_algorithm);
-      const { plaintext } = await s.crypto.open(key, ciphertext, context, CONTEXT_FIELD);
+      const { plaintext, keyVersion } = await s.crypto.open(key, ciphertext, context, CONTEXT_FIELD);
+      noteVersion(res, keyVersion);
       try {
         return { key_id: key.keyId, plain_text: plaintext.toString('utf8'), plain_text_base64: plaintext.toString('base64') };
       } finally {
@@ -199,7 +201,8 @@ export function cryptoActions(s: Services): Record<string, Action> {
       const body = validateSign(raw);
       const key = keyOf(s, res, body.key_id);
       const input = { message: message(body.message), algorithm: signingAlgorithm(body.signing_algorithm), messageType: body.message_type ?? 'DIGEST', field: 'message' };
-      const { signature } = await s.signing.sign(key, input);
+      const { signature, keyVersion } = await s.signing.sign(key, input);
+      noteVersion(res, keyVersion);
       return { key_id: key.keyId, signature: signature.toString('base64') };
     },
 

@@ -44,6 +44,9 @@ const INVALID_FIELD: Readonly<Record<string, string>> = {
   action: 'KMS.0404',
   tag: 'KMS.0414',
   tags: 'KMS.0414',
+  grant_id: 'KMS.2501',
+  grantee_principal: 'KMS.2402',
+  retiring_principal: 'KMS.2402',
 };
 
 /** The vendor's code for each broken state rule (InvalidState and UnsupportedOperation). */
@@ -81,7 +84,7 @@ function codeOf(e: KmsError): string {
   return TABLE[e.code].code;
 }
 
-export const renderHuaweiError: ErrorRenderer = (e: KmsError) => ({
-  status: TABLE[e.code].status,
-  body: { error: { error_code: codeOf(e), error_msg: e.message } },
-});
+export const renderHuaweiError: ErrorRenderer = (e: KmsError) => {
+  const code = codeOf(e);
+  return { status: TABLE[e.code].status, body: { error: { error_code: code, error_msg: e.message } }, code };
+};

@@ -1,7 +1,7 @@
 /**
  * Huawei key management actions: create, describe, list, enable/disable, scheduled deletion, alias
- * and description, rotation settings. Changes need an admin token; describe, list and rotation
- * status any token of the project.
+ * and description, rotation settings. Scopes are declared in routes.ts (changes: admin; describe,
+ * list and rotation status: read).
  */
 import { invalidState } from '../../errors/kms-error';
 import { assertEnabled } from '../../kms/crypto';
@@ -10,7 +10,7 @@ import { rotationCapable } from '../../kms/keys';
 import { principalOf } from '../http';
 import type { Services } from '../services';
 import { compile } from '../validate';
-import { decimal, invalid, keyInfo, keyOf, notPendingDeletion, requireAdmin, STATE_CODE, STATE_OF_CODE, type Action } from './common';
+import { decimal, invalid, keyInfo, keyOf, notPendingDeletion, STATE_CODE, STATE_OF_CODE, type Action } from './common';
 import { CreateKeyBody, KeyIdBody, ListKeysBody, RotationIntervalBody, ScheduleDeletionBody, UpdateAliasBody, UpdateDescriptionBody } from './schemas';
 
 const validateCreateKey = compile(CreateKeyBody);
@@ -32,7 +32,6 @@ function customAlias(alias: string): string {
 export function keyActions(s: Services): Record<string, Action> {
   return {
     'create-key': async (raw, res) => {
-      requireAdmin(res);
       const body = validateCreateKey(raw);
       const alias = customAlias(body.key_alias);
       const spec = body.key_spec ?? 'AES_256';
@@ -78,21 +77,18 @@ export function keyActions(s: Services): Record<string, Action> {
     },
 
     'enable-key': async (raw, res) => {
-      requireAdmin(res);
       const body = validateKeyId(raw);
       const key = await s.keys.enable(keyOf(s, res, body.key_id));
       return { key_info: { key_id: key.keyId, key_state: STATE_CODE[key.state] } };
     },
 
     'disable-key': async (raw, res) => {
-      requireAdmin(res);
       const body = validateKeyId(raw);
       const key = await s.keys.disable(keyOf(s, res, body.key_id));
       return { key_info: { key_id: key.keyId, key_state: STATE_CODE[key.state] } };
     },
 
     'schedule-key-deletion': async (raw, res) => {
-      requireAdmin(res);
       const body = validateSchedule(raw);
       const days = decimal(body.pending_days, 7, 1096, 'pending_days', 'KMS.1401', 'Set the pending deletion period between 7 to 1096 days.');
       const key = await s.keys.scheduleDeletion(keyOf(s, res, body.key_id), days);
@@ -100,14 +96,12 @@ export function keyActions(s: Services): Record<string, Action> {
     },
 
     'cancel-key-deletion': async (raw, res) => {
-      requireAdmin(res);
       const body = validateKeyId(raw);
       const key = await s.keys.cancelDeletion(keyOf(s, res, body.key_id));
       return { key_id: key.keyId, key_state: STATE_CODE[key.state] };
     },
 
     'update-key-alias': async (raw, res) => {
-      requireAdmin(res);
       const body = validateAlias(raw);
       const alias = customAlias(body.key_alias);
       const found = keyOf(s, res, body.key_id);
@@ -117,7 +111,6 @@ export function keyActions(s: Services): Record<string, Action> {
     },
 
     'update-key-description': async (raw, res) => {
-      requireAdmin(res);
       const body = validateDescription(raw);
       const found = keyOf(s, res, body.key_id);
       notPendingDeletion(found);
@@ -126,7 +119,6 @@ export function keyActions(s: Services): Record<string, Action> {
     },
 
     'enable-key-rotation': async (raw, res) => {
-      requireAdmin(res);
       const body = validateKeyId(raw);
       const key = rotatable(keyOf(s, res, body.key_id));
       if (key.rotationEnabled) throw invalidState('rotation-not-disabled', 'Key rotation is not disabled.');
@@ -135,7 +127,6 @@ export function keyActions(s: Services): Record<string, Action> {
     },
 
     'disable-key-rotation': async (raw, res) => {
-      requireAdmin(res);
       const body = validateKeyId(raw);
       const key = rotatable(keyOf(s, res, body.key_id));
       if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Key rotation is not enabled.');
@@ -144,7 +135,6 @@ export function keyActions(s: Services): Record<string, Action> {
     },
 
     'update-key-rotation-interval': async (raw, res) => {
-      requireAdmin(res);
       const body = validateInterval(raw);
       const key = rotatable(keyOf(s, res, body.key_id));
       if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Key rotation is not enabled.');

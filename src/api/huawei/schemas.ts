@@ -171,3 +171,58 @@ export const TagActionBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** Operations a grant may name (the vendor's list, with Huawei's encrypt-data and decrypt-data). */
+export const GRANT_OPERATIONS = [
+  'create-datakey',
+  'create-datakey-without-plaintext',
+  'encrypt-datakey',
+  'decrypt-datakey',
+  'describe-key',
+  'create-grant',
+  'retire-grant',
+  'encrypt-data',
+  'decrypt-data',
+] as const;
+
+const Principal = (description: string) => Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description });
+const GrantId = Type.String({ minLength: 64, maxLength: 64, pattern: '^[0-9a-f]{64}$', description: 'Grant id, 64 hex characters' });
+
+export const CreateGrantBody = Type.Object(
+  {
+    key_id: KeyId,
+    grantee_principal: Principal('The project that may use the key'),
+    grantee_principal_type: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('domain')], { description: 'Accepted; the grantee is always a project here' })),
+    operations: Type.Array(Type.Union(GRANT_OPERATIONS.map((o) => Type.Literal(o))), {
+      minItems: 1,
+      maxItems: GRANT_OPERATIONS.length,
+      uniqueItems: true,
+      description: 'Operations the grantee may call on the key',
+    }),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[a-zA-Z0-9:/_-]+$', description: 'Grant name' })),
+    retiring_principal: Type.Optional(Principal('A project that may retire the grant')),
+    sequence: Type.Optional(Sequence),
+  },
+  { additionalProperties: false },
+);
+
+export const GrantIdBody = Type.Object({ key_id: KeyId, grant_id: GrantId, sequence: Type.Optional(Sequence) }, { additionalProperties: false });
+
+export const ListGrantsBody = Type.Object(
+  {
+    key_id: KeyId,
+    limit: Type.Optional(DecimalString('Grants per page, 1 to 100 (default 100)')),
+    marker: Type.Optional(Type.String({ minLength: 1, maxLength: 10, pattern: '^[0-9]+$', description: 'Offset from next_marker' })),
+    sequence: Type.Optional(Sequence),
+  },
+  { additionalProperties: false },
+);
+
+export const ListRetirableGrantsBody = Type.Object(
+  {
+    limit: Type.Optional(DecimalString('Grants per page, 1 to 100 (default 100)')),
+    marker: Type.Optional(Type.String({ minLength: 1, maxLength: 10, pattern: '^[0-9]+$', description: 'Offset from next_marker' })),
+    sequence: Type.Optional(Sequence),
+  },
+  { additionalProperties: false },
+);

@@ -1,16 +1,18 @@
 /**
  * Huawei key tags: `POST /kms/{key_id}/tags`, `POST /kms/{key_id}/tags/action`,
  * `DELETE /kms/{key_id}/tags/{key}`, `GET /kms/{key_id}/tags`, `GET /kms/tags`. Changes answer
- * 204 with no body (as the vendor documents) and need an admin token; reads any token.
+ * 204 with no body (as the vendor documents) and need the admin scope; reads the read scope.
  */
 import type { Request, Response, Router } from 'express';
 import { KmsError } from '../../errors/kms-error';
 import { MAX_TAGS_PER_KEY } from '../../kms/keys';
 import type { KeyRecord, Tag } from '../../store/store';
-import { principalOf } from '../http';
+import type { Scope } from '../../kms/api-tokens';
+import { operation, principalOf } from '../http';
+import { noteKey } from '../middleware/audit';
 import type { Services } from '../services';
 import { compile } from '../validate';
-import { invalid, notPendingDeletion, requireAdmin } from './common';
+import { invalid, notPendingDeletion } from './common';
 import { AddTagBody, TagActionBody } from './schemas';
 
 const validateAddTag = compile(AddTagBody);
@@ -81,26 +83,28 @@ export function tagRoutes(s: Services, r: Router): void {
   const pathKey = (req: Request, res: Response): KeyRecord => {
     const keyId = param(req, 'key_id');
     if (!KEY_ID.test(keyId)) throw invalid('key_id', 'KMS.0205', 'Invalid key ID.');
-    return s.keys.byId(principalOf(res).projectId, keyId);
+    const op: unknown = res.locals['operation'];
+    const key = s.keys.forOperation(principalOf(res).projectId, { keyId }, typeof op === 'string' ? op : '');
+    noteKey(res, key);
+    return key;
   };
 
-  const route = (method: 'get' | 'post' | 'delete', path: string, handle: Handler) => {
-    r[method](path, async (req, res) => {
+  const route = (method: 'get' | 'post' | 'delete', path: string, name: string, scope: Scope, handle: Handler) => {
+    r[method](path, operation(name, scope), async (req, res) => {
       await handle(req, res);
     });
   };
 
-  route('get', '/tags', (_req, res) => {
+  route('get', '/tags', 'list-project-tags', 'read', (_req, res) => {
     res.json({ tags: s.keys.projectTags(principalOf(res).projectId) });
   });
 
-  route('get', '/:key_id/tags', (req, res) => {
+  route('get', '/:key_id/tags', 'list-key-tags', 'read', (req, res) => {
     const tags = s.keys.tags(pathKey(req, res));
     res.json({ tags: tags.map((t) => ({ key: t.key, value: t.value })), existTagsNum: tags.length });
   });
 
-  route('post', '/:key_id/tags', async (req, res) => {
-    requireAdmin(res);
+  route('post', '/:key_id/tags', 'create-key-tag', 'admin', async (req, res) => {
     precheckTags(req.body, 'single');
     const body = validateAddTag(req.body);
     const key = pathKey(req, res);
@@ -109,8 +113,7 @@ export function tagRoutes(s: Services, r: Router): void {
     res.status(204).end();
   });
 
-  route('post', '/:key_id/tags/action', async (req, res) => {
-    requireAdmin(res);
+  route('post', '/:key_id/tags/action', 'batch-key-tags', 'admin', async (req, res) => {
     precheckTags(req.body, 'batch');
     const body = validateTagAction(req.body);
     const key = pathKey(req, res);
@@ -126,8 +129,7 @@ export function tagRoutes(s: Services, r: Router): void {
     res.status(204).end();
   });
 
-  route('delete', '/:key_id/tags/:key', async (req, res) => {
-    requireAdmin(res);
+  route('delete', '/:key_id/tags/:key', 'delete-key-tag', 'admin', async (req, res) => {
     const tagKey = checkTagKey(param(req, 'key'), 'key');
     const key = pathKey(req, res);
     notPendingDeletion(key);

@@ -1,16 +1,17 @@
 /**
  * What every NCP handler shares: the success envelope, key lookup by keyTag (another project's key
- * reads exactly like a missing one), the admin check of management calls, base64 fields, and the
+ * reads exactly like a missing one), base64 fields, and the
  * vendor's names for key types and states.
  */
 import type { Request, Response } from 'express';
-import { badRequest, KmsError } from '../../errors/kms-error';
+import { badRequest } from '../../errors/kms-error';
 import { NO_CONTEXT, type Context } from '../../kms/envelope/context';
 import { DAY_MS } from '../../kms/keys';
 import type { KeySpecName } from '../../kms/key-specs';
 import type { KeyRecord, KeyState, VersionState } from '../../store/store';
 import { fromBase64 } from '../base64';
 import { principalOf } from '../http';
+import { noteKey } from '../middleware/audit';
 import type { Services } from '../services';
 import { compile } from '../validate';
 import { KeyTagParam } from './schemas';
@@ -41,12 +42,10 @@ export function base64Field(field: string, text: string, max: number): Buffer {
   return bytes;
 }
 
-/** Management calls need an admin token of the project. */
-export function requireAdmin(res: Response): void {
-  if (!principalOf(res).admin) throw new KmsError('Forbidden', 'This operation needs an admin token.');
-}
-
-/** The key named by the `keyTag` path parameter, owned by the caller's project. */
+/**
+ * The key named by the `keyTag` path parameter, for the route's operation: a key of the caller's
+ * project (NCP has no grants, so another project's key always reads as missing). Noted for the audit.
+ */
 export function keyOf(s: Services, req: Request, res: Response): KeyRecord {
   const tag = req.params['keyTag'];
   try {
@@ -54,7 +53,10 @@ export function keyOf(s: Services, req: Request, res: Response): KeyRecord {
   } catch {
     throw badRequest('Invalid keyTag.', { field: 'keyTag', reason: 'invalid' });
   }
-  return s.keys.byTag(principalOf(res).projectId, String(tag));
+  const op: unknown = res.locals['operation'];
+  const key = s.keys.forOperation(principalOf(res).projectId, { keyTag: String(tag) }, `ncp:${typeof op === 'string' ? op : ''}`);
+  noteKey(res, key);
+  return key;
 }
 
 export type NcpKeyType = 'AES256' | 'RSA2048';

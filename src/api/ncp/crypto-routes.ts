@@ -1,11 +1,13 @@
 /**
  * NCP crypto routes: create-custom-key, encrypt, decrypt, re-encrypt, sign, verify, get-pub-key.
- * Any token of the project may call them; the key's state and version states are the domain's to
+ * They need the crypto scope (get-pub-key: read); the key's state and version states are the domain's to
  * check (a disabled key or one pending deletion refuses every call).
  */
 import type { Router } from 'express';
 import type { Fields } from '../../kms/crypto';
 import type { SignInput } from '../../kms/signing';
+import { operation } from '../http';
+import { noteVersion } from '../middleware/audit';
 import type { Services } from '../services';
 import { compile } from '../validate';
 import { parseNcp, parseNcpSignature, renderNcp } from './ciphertext';
@@ -41,10 +43,11 @@ function signInput(data: string): SignInput {
 }
 
 export function cryptoRoutes(r: Router, s: Services): void {
-  r.post('/keys/:keyTag/create-custom-key', async (req, res) => {
+  r.post('/keys/:keyTag/create-custom-key', operation('create-custom-key', 'crypto'), async (req, res) => {
     const body = validateCreateCustomKey(req.body);
     const key = keyOf(s, req, res);
     const dk = await s.dataKeys.create(key, (body.bits ?? 256) / 8, context(body.context), { length: 'bits', context: 'context' });
+    noteVersion(res, dk.keyVersion);
     ok(res, {
       ...(body.requestPlainKey === true ? { plaintext: dk.plaintext.toString('base64') } : {}),
       ciphertext: renderNcp(dk.ciphertext, dk.keyVersion),
@@ -53,7 +56,7 @@ export function cryptoRoutes(r: Router, s: Services): void {
     dk.plaintext.fill(0);
   });
 
-  r.post('/keys/:keyTag/encrypt', async (req, res) => {
+  r.post('/keys/:keyTag/encrypt', operation('encrypt', 'crypto'), async (req, res) => {
     const body = validateEncrypt(req.body);
     // Every plaintext is checked before any is sealed.
     const plaintexts = Array.isArray(body.plaintext)
@@ -72,12 +75,13 @@ export function cryptoRoutes(r: Router, s: Services): void {
     }
   });
 
-  r.post('/keys/:keyTag/decrypt', async (req, res) => {
+  r.post('/keys/:keyTag/decrypt', operation('decrypt', 'crypto'), async (req, res) => {
     const body = validateDecrypt(req.body);
     const ctx = context(body.context);
     const key = keyOf(s, req, res);
     const plaintext = await each(body.ciphertext, async (text) => {
       const opened = await s.crypto.open(key, parseNcp(text), ctx, 'context');
+      noteVersion(res, opened.keyVersion);
       const b64 = opened.plaintext.toString('base64');
       opened.plaintext.fill(0);
       return b64;
@@ -87,7 +91,7 @@ export function cryptoRoutes(r: Router, s: Services): void {
 
   // The vendor lists both spellings.
   for (const path of ['/keys/:keyTag/re-encrypt', '/keys/:keyTag/reencrypt']) {
-    r.post(path, async (req, res) => {
+    r.post(path, operation('re-encrypt', 'crypto'), async (req, res) => {
       const body = validateReEncrypt(req.body);
       const ctx = context(body.context);
       const key = keyOf(s, req, res);
@@ -100,23 +104,25 @@ export function cryptoRoutes(r: Router, s: Services): void {
     });
   }
 
-  r.post('/keys/:keyTag/sign', async (req, res) => {
+  r.post('/keys/:keyTag/sign', operation('sign', 'crypto'), async (req, res) => {
     const body = validateSign(req.body);
     const input = signInput(body.data);
     const key = keyOf(s, req, res);
     const { signature, keyVersion } = await s.signing.sign(key, input);
+    noteVersion(res, keyVersion);
     ok(res, { signature: renderNcp(signature, keyVersion) });
   });
 
-  r.post('/keys/:keyTag/verify', async (req, res) => {
+  r.post('/keys/:keyTag/verify', operation('verify', 'crypto'), async (req, res) => {
     const body = validateVerify(req.body);
     const input = signInput(body.data);
     const { keyVersion, signature } = parseNcpSignature(body.signature);
     const key = keyOf(s, req, res);
+    noteVersion(res, keyVersion);
     ok(res, { valid: await s.signing.verify(key, keyVersion, input, signature) });
   });
 
-  r.post('/keys/:keyTag/get-pub-key', async (req, res) => {
+  r.post('/keys/:keyTag/get-pub-key', operation('get-pub-key', 'read'), async (req, res) => {
     const body = validateGetPubKey(req.body);
     const key = keyOf(s, req, res);
     ok(res, { publicKey: await s.signing.publicKeyPem(key, body.keyVersion ?? key.currentVersion) });

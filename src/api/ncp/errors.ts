@@ -26,5 +26,5 @@ const TABLE: Readonly<Record<KmsErrorCode, { status: number; code: string }>> = 
 
 export const renderNcpError: ErrorRenderer = (e: KmsError) => {
   const { status, code } = TABLE[e.code];
-  return { status, body: { code, msg: e.message } };
+  return { status, body: { code, msg: e.message }, code };
 };

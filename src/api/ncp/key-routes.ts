@@ -1,16 +1,16 @@
 /**
  * NCP key management and read routes: create, list, info, enable/disable, deletion, rotation,
- * versions and auto-rotation settings. Management calls need an admin token; reads any token of
- * the project. Each handler checks the caller, then the input, then the key, then calls the domain,
+ * versions and auto-rotation settings. Each route declares its operation and scope (management:
+ * admin; reads: read). Each handler checks the caller, then the input, then the key, then calls the domain,
  * so a refused request never reaches a state change.
  */
 import type { Request, Response, Router } from 'express';
 import { badRequest, invalidState, KmsError } from '../../errors/kms-error';
 import type { KeyRecord } from '../../store/store';
-import { principalOf } from '../http';
+import { operation, principalOf } from '../http';
 import type { Services } from '../services';
 import { compile } from '../validate';
-import { keyInfo, keyListItem, keyOf, keyStatus, ok, requireAdmin, rotationInfo, specOf, versionStatus } from './common';
+import { keyInfo, keyListItem, keyOf, keyStatus, ok, rotationInfo, specOf, versionStatus } from './common';
 import { CreateKeyBody, EmptyBody, ListKeysQuery, RotationPeriodBody, VersionParam } from './schemas';
 
 const validateCreateKey = compile(CreateKeyBody);
@@ -43,15 +43,13 @@ function assertNotPendingDeletion(key: KeyRecord): void {
 const stateOf = (key: KeyRecord) => ({ keyTag: key.keyTag, status: keyStatus(key.state), statusDate: key.stateChangedAt });
 
 export function keyRoutes(r: Router, s: Services): void {
-  /** An admin-only call with no body fields on one key. */
+  /** A management call with no body fields on one key (the route declares the admin scope). */
   const manage = (req: Request, res: Response): KeyRecord => {
-    requireAdmin(res);
     validateEmpty(req.body);
     return keyOf(s, req, res);
   };
 
-  r.post('/keys', async (req, res) => {
-    requireAdmin(res);
+  r.post('/keys', operation('create-key', 'admin'), async (req, res) => {
     const body = validateCreateKey(req.body);
     if (body.keyType === 'ECDSA') throw badRequest('ECDSA keys are not supported.', { field: 'keyType', reason: 'invalid' });
     if (body.isConvergent === true && body.keyType !== 'AES256') {
@@ -71,7 +69,7 @@ export function keyRoutes(r: Router, s: Services): void {
     ok(res, keyInfo(key));
   });
 
-  r.get('/keys', (req, res) => {
+  r.get('/keys', operation('list-keys', 'read'), (req, res) => {
     const query = validateListQuery({ ...(req.query as Record<string, unknown>) });
     const pageNo = query.pageNo === undefined ? 1 : Number(query.pageNo);
     const pageSize = query.pageSize === undefined ? DEFAULT_PAGE_SIZE : Number(query.pageSize);
@@ -85,38 +83,38 @@ export function keyRoutes(r: Router, s: Services): void {
     });
   });
 
-  r.get('/keys/:keyTag', (req, res) => {
+  r.get('/keys/:keyTag', operation('get-key-info', 'read'), (req, res) => {
     ok(res, keyInfo(keyOf(s, req, res)));
   });
 
-  r.delete('/keys/:keyTag', async (req, res) => {
+  r.delete('/keys/:keyTag', operation('delete-key', 'admin'), async (req, res) => {
     await s.keys.deleteNow(manage(req, res));
     ok(res, null);
   });
 
-  r.post('/keys/:keyTag/enable', async (req, res) => {
+  r.post('/keys/:keyTag/enable', operation('enable-key', 'admin'), async (req, res) => {
     ok(res, stateOf(await s.keys.enable(manage(req, res))));
   });
 
-  r.post('/keys/:keyTag/disable', async (req, res) => {
+  r.post('/keys/:keyTag/disable', operation('disable-key', 'admin'), async (req, res) => {
     ok(res, stateOf(await s.keys.disable(manage(req, res))));
   });
 
-  r.post('/keys/:keyTag/request-deletion', async (req, res) => {
+  r.post('/keys/:keyTag/request-deletion', operation('request-deletion', 'admin'), async (req, res) => {
     const key = await s.keys.scheduleDeletion(manage(req, res), DELETION_DAYS);
     ok(res, { ...stateOf(key), destroyDate: key.deletionDate });
   });
 
-  r.post('/keys/:keyTag/cancel-deletion', async (req, res) => {
+  r.post('/keys/:keyTag/cancel-deletion', operation('cancel-deletion', 'admin'), async (req, res) => {
     ok(res, stateOf(await s.keys.cancelDeletion(manage(req, res))));
   });
 
-  r.post('/keys/:keyTag/rotate', async (req, res) => {
+  r.post('/keys/:keyTag/rotate', operation('rotate-key', 'admin'), async (req, res) => {
     const key = await s.keys.rotate(manage(req, res));
     ok(res, { keyTag: key.keyTag, version: key.currentVersion, rotatedDate: key.lastRotationAt });
   });
 
-  r.get('/keys/:keyTag/versions', (req, res) => {
+  r.get('/keys/:keyTag/versions', operation('get-key-versions', 'read'), (req, res) => {
     const key = keyOf(s, req, res);
     ok(res, {
       keyTag: key.keyTag,
@@ -126,17 +124,15 @@ export function keyRoutes(r: Router, s: Services): void {
   });
 
   for (const [action, enabled] of [['enable', true], ['disable', false]] as const) {
-    r.post(`/keys/:keyTag/versions/:version/${action}`, async (req, res) => {
-      requireAdmin(res);
-      const version = versionParam(req);
+    r.post(`/keys/:keyTag/versions/:version/${action}`, operation(`${action}-key-version`, 'admin'), async (req, res) => {
+        const version = versionParam(req);
       validateEmpty(req.body);
       const v = await s.keys.setVersionEnabled(keyOf(s, req, res), version, enabled);
       ok(res, { version: v.version, status: versionStatus(v.state), statusDate: v.stateChangedAt });
     });
   }
 
-  r.put('/keys/:keyTag/rotation-period', async (req, res) => {
-    requireAdmin(res);
+  r.put('/keys/:keyTag/rotation-period', operation('change-rotation-period', 'admin'), async (req, res) => {
     const body = validateRotationPeriod(req.body);
     const key = keyOf(s, req, res);
     assertNotPendingDeletion(key);
@@ -146,14 +142,14 @@ export function keyRoutes(r: Router, s: Services): void {
     ok(res, { keyTag, rotationPeriod, nextRotationDate });
   });
 
-  r.post('/keys/:keyTag/enable-auto-rotation', async (req, res) => {
+  r.post('/keys/:keyTag/enable-auto-rotation', operation('enable-auto-rotation', 'admin'), async (req, res) => {
     const key = manage(req, res);
     assertNotPendingDeletion(key);
     if (key.rotationEnabled) throw invalidState('rotation-not-disabled', 'Automatic rotation is already enabled for this key.');
     ok(res, rotationInfo(await s.keys.setRotation(key, { enabled: true })));
   });
 
-  r.post('/keys/:keyTag/disable-auto-rotation', async (req, res) => {
+  r.post('/keys/:keyTag/disable-auto-rotation', operation('disable-auto-rotation', 'admin'), async (req, res) => {
     const key = manage(req, res);
     assertNotPendingDeletion(key);
     if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Automatic rotation is not enabled for this key.');

@@ -6,14 +6,21 @@
 import { Router } from 'express';
 import { KmsError } from '../../errors/kms-error';
 import { authenticate, errorHandler, jsonBody } from '../http';
+import { auditTrail } from '../middleware/audit';
+import type { Edge } from '../middleware/edge';
+import { clientCertProject } from '../middleware/mtls';
+import { rateLimit } from '../middleware/rate-limit';
 import type { Services } from '../services';
 import { cryptoRoutes } from './crypto-routes';
 import { renderNcpError } from './errors';
 import { keyRoutes } from './key-routes';
 
-export function ncpRouter(s: Services): Router {
+export function ncpRouter(s: Services, edge: Edge = {}): Router {
   const r = Router();
+  if (edge.audit) r.use(auditTrail(edge.audit, 'ncp', renderNcpError, s.log));
   r.use(authenticate(s.tokens, 'x-ncp-ocapi-token'));
+  if (edge.mtls) r.use(clientCertProject());
+  if (edge.limits) r.use(rateLimit(edge.limits));
   r.use(jsonBody());
 
   cryptoRoutes(r, s);

@@ -1,0 +1,758 @@
+/**
+ * `npm run bench` — one run, one machine, on the embedded SoftHSM default (issue 5). It prints a
+ * table and writes every figure to bench/results/<ISO timestamp>.json.
+ *
+ *   npm run bench                      full run, about 13–15 minutes (5-minute soak included)
+ *   npm run bench -- --quick           a try-out: short cells, 500-key scale run, 20 s soak
+ *
+ * Flags (all optional):
+ *   --quick                 short durations (cells 2 s, warm-up 0.5 s, raw 1 s, scale 500 keys, soak 20 s)
+ *   --seconds <s>           measured seconds per load cell (default 6)
+ *   --warmup <s>            unmeasured warm-up before each cell (default 2)
+ *   --connections <list>    connection counts, comma-separated (default 1,16,64)
+ *   --workers <n>           process count of the multi-process runs (default: number of CPUs)
+ *   --raw-seconds <s>       seconds per raw token-rate loop (default 4)
+ *   --scale-keys <n>        CMKs in the scale run (default 10000)
+ *   --soak <s>              soak duration in seconds (default 300; 0 skips the soak)
+ *   --soak-connections <n>  connections during the soak (default 16)
+ *   --skip-scale            no scale run
+ *   --no-profile            no CPU profile of create-datakey
+ *   --keep                  keep the temporary data dir (token + store) and print where it is
+ *
+ * What it does, in order, on ONE fresh dev token (scripts/dev-token.sh) in a temporary data dir:
+ *  1. CLI: an admin token of project `bench` and 10 AES_256 CMKs.
+ *  2. Raw token rate, server stopped: the service's own calls for each route, looped in-process
+ *     (raw.ts), plus bare pkcs11js diagnostics (token-object CMK vs session copy).
+ *  3. Start-up time at 10 keys (spawn → first 200 from /livez; median of 3), and how long the
+ *     server then stays busy with start-up background work (reconciliation, first sweep).
+ *     Every later server start also waits for that quiet point before it is measured.
+ *  4. 1 process, then N processes (KMS_WORKERS=N): every route at each connection count
+ *     (N processes skip 1 connection: one connection only ever reaches one worker).
+ *     Routes: /livez (HTTP ceiling: same global middleware, no HSM), Huawei create-datakey with an
+ *     unknown key (middleware ceiling: auth + body parse + validation + store lookup, then 404),
+ *     Huawei create-datakey (512 bits), NCP create-custom-key (256 bits, requestPlainKey), Huawei
+ *     decrypt-datakey, Huawei encrypt-data (1 KiB), and last Huawei create-key (it adds keys).
+ *     Variant: create-datakey with KMS_AUDIT_FSYNC=false, to size the audit trail's fdatasync.
+ *  5. Scale: create-key up to --scale-keys CMKs, then start-up time and create-datakey again.
+ *  6. Profile: 1 process under create-datakey (16 connections) with node --cpu-prof; the profile is
+ *     saved beside the JSON and summarised (where the event loop's time goes).
+ *  7. Soak: 1 process, create-datakey for --soak seconds; RSS sampled throughout.
+ * Every response must have the expected status (200; 404 for the middleware ceiling) and there
+ * must be no connection errors; the run says FAIL and exits 1 otherwise.
+ *
+ * Configuration: the service's defaults, except KMS_LOG_LEVEL=warn and KMS_RATE_LIMIT=1000000
+ * (the per-project limit, default 1000 req/s, would otherwise be what is measured).
+ *
+ * Each cell also records where the CPU went (server processes, the load generator, and everything
+ * else on the machine — other people's work, i.e. the noise) and the server's CPU time per request,
+ * which is far steadier than req/s on a shared machine.
+ *
+ * The load generator (autocannon) runs in this process, on the same cores as the server: absolute
+ * figures include that contention and drift between runs on a shared machine; the ratios within
+ * one run (route / trivial route, route / raw token rate) are what to compare.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { drive, type LoadResult, type Target } from './load';
+import type { RawOutput, RawResult } from './raw';
+import { summarise, type ProfileSummary } from './profile';
+import { cli, CpuMeter, newDataDir, removeDataDir, ROOT, Server, type CpuUse, type DataDir, type Rss } from './server';
+
+interface Flags {
+  quick: boolean;
+  seconds: number;
+  warmup: number;
+  connections: number[];
+  workers: number;
+  rawSeconds: number;
+  scaleKeys: number;
+  soak: number;
+  soakConnections: number;
+  skipScale: boolean;
+  profile: boolean;
+  keep: boolean;
+}
+
+function parseFlags(argv: readonly string[]): Flags {
+  const quick = argv.includes('--quick');
+  const f: Flags = {
+    quick,
+    seconds: quick ? 2 : 6,
+    warmup: quick ? 0.5 : 2,
+    connections: [1, 16, 64],
+    workers: availableParallelism(),
+    rawSeconds: quick ? 1 : 4,
+    scaleKeys: quick ? 500 : 10_000,
+    soak: quick ? 20 : 300,
+    soakConnections: 16,
+    skipScale: false,
+    profile: true,
+    keep: false,
+  };
+  const num = (flag: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < 0) throw new Error(`${flag} needs a number`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => argv[++i];
+    switch (a) {
+      case '--quick':
+        break;
+      case '--seconds':
+        f.seconds = num(a, next());
+        break;
+      case '--warmup':
+        f.warmup = num(a, next());
+        break;
+      case '--connections':
+        f.connections = (next() ?? '').split(',').map((c) => num(a, c));
+        break;
+      case '--workers':
+        f.workers = Math.max(2, Math.round(num(a, next())));
+        break;
+      case '--raw-seconds':
+        f.rawSeconds = num(a, next());
+        break;
+      case '--scale-keys':
+        f.scaleKeys = Math.round(num(a, next()));
+        break;
+      case '--soak':
+        f.soak = num(a, next());
+        break;
+      case '--soak-connections':
+        f.soakConnections = Math.round(num(a, next()));
+        break;
+      case '--skip-scale':
+        f.skipScale = true;
+        break;
+      case '--no-profile':
+        f.profile = false;
+        break;
+      case '--keep':
+        f.keep = true;
+        break;
+      default:
+        throw new Error(`unknown flag ${a ?? ''} (see the top of scripts/bench/run.ts)`);
+    }
+  }
+  // A 2-CPU machine still gets a 2-process run; `--workers` can ask for more.
+  if (f.workers < 2) f.workers = 2;
+  return f;
+}
+
+const PROJECT = 'bench';
+const BASE_KEYS = 10;
+const UNKNOWN_KEY = '00000000-0000-4000-8000-000000000000';
+
+/** The raw op each route makes, for the route / raw ratio. */
+const RAW_OF: Readonly<Record<string, string>> = {
+  'create-datakey': 'datakey-64',
+  'create-custom-key': 'datakey-32',
+  'decrypt-datakey': 'decrypt-datakey',
+  'encrypt-data 1KiB': 'encrypt-1k',
+  'create-key': 'create-key',
+};
+
+interface Cell {
+  readonly processes: number;
+  readonly route: string;
+  readonly keys: number;
+  readonly rssBefore: Rss;
+  readonly rssAfter: Rss;
+  readonly result: LoadResult;
+  readonly cpu: CpuUse;
+  /** Server CPU time per answered request, µs (all server processes). */
+  readonly serverCpuUsPerRequest: number;
+  /** Non-default settings of this cell, if any. */
+  readonly variant?: string;
+  /** route req/s ÷ /livez req/s at the same processes and connections */
+  ratioTrivial?: number;
+  /** route req/s ÷ middleware-404 req/s at the same processes and connections */
+  ratioMiddleware?: number;
+  /** route req/s ÷ the raw token rate of the route's token work (1 process, in-process) */
+  ratioRaw?: number;
+}
+
+interface Report {
+  meta: Record<string, unknown>;
+  flags: Flags;
+  raw: Record<string, RawResult>;
+  rawNotes: Record<string, string>;
+  rawCreateKey: Record<string, RawResult>;
+  startup: { phase: string; keys: number; listenMs: number[]; quiesceMs: number[]; medianListenMs: number; medianQuiesceMs: number }[];
+  cells: Cell[];
+  scale: Record<string, unknown>;
+  soak: Record<string, unknown>;
+  profile?: ProfileSummary;
+  failures: string[];
+}
+
+const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+function runRaw(d: DataDir, seconds: number, keyId: string, ops: string[]): RawOutput {
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'raw.js'), JSON.stringify({ seconds, project: PROJECT, keyId, ops })], {
+    env: d.env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 20,
+  });
+  if (r.status !== 0) throw new Error(`raw benchmark exited with ${r.status}`);
+  return JSON.parse(r.stdout) as RawOutput;
+}
+
+function countKeys(d: DataDir): number {
+  const db = new Database(path.join(d.dir, 'p11kms.db'), { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT COUNT(*) AS n FROM keys').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+/** Start-up of 1 process, `runs` times: spawn → /livez answers, then → idle again. */
+async function startupTimes(d: DataDir, runs: number, phase: string): Promise<Report['startup'][number]> {
+  const listenMs: number[] = [];
+  const quiesceMs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const s = await Server.start(d, 1);
+    listenMs.push(s.startupMs);
+    quiesceMs.push(await s.quiesce());
+    await s.stop();
+  }
+  return { phase, keys: countKeys(d), listenMs, quiesceMs, medianListenMs: median(listenMs), medianQuiesceMs: median(quiesceMs) };
+}
+
+/** A server that has finished its start-up background work. */
+async function ready(d: DataDir, procs: number, extraEnv: Record<string, string> = {}): Promise<Server> {
+  const s = await Server.start(d, procs, extraEnv);
+  await s.quiesce();
+  return s;
+}
+
+async function post(url: string, p: string, headers: Record<string, string>, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const r = await fetch(url + p, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+}
+
+function meta(): Record<string, unknown> {
+  const sh = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const pkg = (name: string) => (require(path.join(ROOT, 'node_modules', name, 'package.json')) as { version: string }).version;
+  return {
+    startedAt: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryMiB: Math.round(totalmem() / 2 ** 20),
+    loadavgAtStart: loadavg(),
+    softhsm: sh('softhsm2-util', ['--version']),
+    pkcs11js: pkg('pkcs11js'),
+    express: pkg('express'),
+    autocannon: pkg('autocannon'),
+    gitCommit: sh('git', ['rev-parse', '--short', 'HEAD']),
+    gitDirty: sh('git', ['status', '--porcelain']) !== '',
+    loadGenerator: 'autocannon in the benchmark process, same machine, 127.0.0.1',
+  };
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2));
+  const report: Report = { meta: meta(), flags, raw: {}, rawNotes: {}, rawCreateKey: {}, startup: [], cells: [], scale: {}, soak: {}, failures: [] };
+  const t0 = Date.now();
+  const stamp = `${new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}${flags.quick ? '-quick' : ''}`;
+  const resultsDir = path.join(ROOT, 'bench/results');
+  mkdirSync(resultsDir, { recursive: true });
+  log(`${flags.quick ? 'quick' : 'full'} run; N = ${flags.workers} processes; ${cpus().length} CPUs`);
+  const d = newDataDir();
+  try {
+    // 1. Credentials and CMKs, made with the documented CLI.
+    const admin = cli(d, ['token', 'create', '--project', PROJECT, '--admin']).trim();
+    const made: { key_id: string; keyTag: string }[] = [];
+    for (let i = 0; i < BASE_KEYS; i++) {
+      made.push(JSON.parse(cli(d, ['key', 'create', '--project', PROJECT, '--alias', `bench-${i}`, '--spec', 'AES_256'])) as { key_id: string; keyTag: string });
+    }
+    const key = made[0]!;
+    log(`data dir ${d.dir}: token + ${BASE_KEYS} CMKs`);
+
+    // 2. Raw token rate, nothing else running.
+    log('raw token rate (in-process, no HTTP)');
+    const raw = runRaw(d, flags.rawSeconds, key.key_id, [
+      'datakey-64',
+      'datakey-32',
+      'decrypt-datakey',
+      'encrypt-1k',
+      'datakey-64-x16',
+      'p11-random-64',
+      'p11-gcm-token-cmk',
+      'p11-gcm-session-key',
+      'p11-dek-token-cmk',
+      'p11-dek-session-key',
+      'reconcile-pass',
+    ]);
+    report.raw = raw.results;
+    report.rawNotes = raw.notes;
+
+    // 3. Start-up time at 10 keys.
+    log('start-up time at 10 keys');
+    report.startup.push(await startupTimes(d, 3, 'start'));
+
+    // Targets. The decrypt-datakey ciphertext is made once over HTTP.
+    const hw = { 'x-auth-token': admin };
+    const H = (action: string) => `/v1.0/${PROJECT}/kms/${action}`;
+    let cipherText = '';
+    const targets = (): Target[] => [
+      { name: 'trivial /livez', method: 'GET', path: '/livez', expectStatus: 200 },
+      {
+        name: 'middleware 404',
+        method: 'POST',
+        path: H('create-datakey'),
+        headers: hw,
+        body: JSON.stringify({ key_id: UNKNOWN_KEY, datakey_length: '512' }),
+        expectStatus: 404,
+      },
+      {
+        name: 'create-datakey',
+        method: 'POST',
+        path: H('create-datakey'),
+        headers: hw,
+        body: JSON.stringify({ key_id: key.key_id, datakey_length: '512' }),
+        expectStatus: 200,
+      },
+      {
+        name: 'create-custom-key',
+        method: 'POST',
+        path: `/kms/v1/keys/${key.keyTag}/create-custom-key`,
+        headers: { 'x-ncp-ocapi-token': admin },
+        body: JSON.stringify({ bits: 256, requestPlainKey: true }),
+        expectStatus: 200,
+      },
+      {
+        name: 'decrypt-datakey',
+        method: 'POST',
+        path: H('decrypt-datakey'),
+        headers: hw,
+        body: JSON.stringify({ key_id: key.key_id, cipher_text: cipherText, datakey_cipher_length: '64' }),
+        expectStatus: 200,
+      },
+      {
+        name: 'encrypt-data 1KiB',
+        method: 'POST',
+        path: H('encrypt-data'),
+        headers: hw,
+        body: JSON.stringify({ key_id: key.key_id, plain_text: 'a'.repeat(1024) }),
+        expectStatus: 200,
+      },
+    ];
+    const createKey: Target = {
+      name: 'create-key',
+      method: 'POST',
+      path: H('create-key'),
+      headers: hw,
+      body: JSON.stringify({ key_alias: 'bench-[<id>]' }),
+      uniqueIds: true,
+      expectStatus: 200,
+    };
+
+    const cell = async (server: Server, t: Target, connections: number, keys: number, variant?: string, record = true): Promise<Cell> => {
+      if (flags.warmup > 0) await drive(server.url, t, { connections, seconds: flags.warmup });
+      const rssBefore = server.rss();
+      const meter = new CpuMeter(() => server.allPids());
+      const result = await drive(server.url, t, { connections, seconds: flags.seconds });
+      const cpu = meter.read();
+      const rssAfter = server.rss();
+      const serverCpuUsPerRequest = result.requests > 0 ? (cpu.serverCores * cpu.seconds * 1e6) / result.requests : 0;
+      const c: Cell = { processes: server.workers, route: t.name, keys, rssBefore, rssAfter, result, cpu, serverCpuUsPerRequest, ...(variant ? { variant } : {}) };
+      if (record) report.cells.push(c);
+      log(
+        `  ${server.workers}p ${String(connections).padStart(2)}c ${(t.name + (variant ? ` (${variant})` : '')).padEnd(18)} ${result.reqPerSec.toFixed(0).padStart(6)} req/s` +
+          ` p99 ${result.latencyMs.p99} ms, server ${cpu.serverCores.toFixed(2)} cores, ${serverCpuUsPerRequest.toFixed(0)} µs/req, other ${cpu.otherCores.toFixed(2)}` +
+          `${result.errors || result.unexpected ? ` ERRORS ${result.errors}/${result.unexpected}` : ''}`,
+      );
+      if (result.errors || result.unexpected) {
+        report.failures.push(`${server.workers}p ${connections}c ${t.name}: ${result.errors} errors, ${result.unexpected} unexpected statuses ${JSON.stringify(result.statusCodes)}`);
+      }
+      return c;
+    };
+
+    // 4. The matrix: 1 process, then N processes.
+    for (const procs of [1, flags.workers]) {
+      const server = await ready(d, procs);
+      const keysNow = countKeys(d);
+      if (!cipherText) {
+        const r = await post(server.url, H('create-datakey'), hw, { key_id: key.key_id, datakey_length: '512' });
+        if (r.status !== 200) throw new Error(`create-datakey answered ${r.status}`);
+        cipherText = String(r.json['cipher_text']);
+      }
+      log(`${procs} process${procs > 1 ? 'es' : ''}, ${keysNow} keys`);
+      for (const t of targets()) {
+        for (const c of flags.connections) {
+          if (procs > 1 && c === 1) continue;
+          await cell(server, t, c, keysNow);
+        }
+      }
+      await stopChecked(server, report);
+    }
+
+    // 4a. The audit trail's fdatasync: create-datakey without it.
+    {
+      const variant = 'KMS_AUDIT_FSYNC=false';
+      const server = await ready(d, 1, { KMS_AUDIT_FSYNC: 'false' });
+      log(`1 process, ${variant}`);
+      const datakey = targets().find((x) => x.name === 'create-datakey')!;
+      for (const c of flags.connections.filter((x) => x > 1)) await cell(server, datakey, c, countKeys(d), variant);
+      await stopChecked(server, report);
+    }
+
+    // 4b. create-key: raw (server stopped), then 1 and N processes.
+    log('raw create-key rate (in-process)');
+    report.rawCreateKey = runRaw(d, flags.rawSeconds, key.key_id, ['create-key']).results;
+    report.raw['create-key'] = report.rawCreateKey['create-key']!;
+    for (const procs of [1, flags.workers]) {
+      const server = await ready(d, procs);
+      log(`create-key, ${procs} process${procs > 1 ? 'es' : ''}`);
+      for (const c of flags.connections) {
+        if (procs > 1 && c === 1) continue;
+        const keysNow = countKeys(d);
+        await cell(server, createKey, c, keysNow);
+      }
+      await stopChecked(server, report);
+    }
+
+    // 5. Scale: top up to scaleKeys CMKs, then start-up and create-datakey again.
+    if (!flags.skipScale) {
+      const before = countKeys(d);
+      const missing = flags.scaleKeys - before;
+      if (missing > 0) {
+        log(`scale: creating ${missing} more CMKs (now ${before})`);
+        const server = await ready(d, flags.workers);
+        const t = Date.now();
+        const r = await drive(server.url, createKey, { connections: 16, amount: missing });
+        const secs = (Date.now() - t) / 1000;
+        report.scale['topUp'] = { created: r.requests, seconds: secs, perSec: r.requests / secs, errors: r.errors, unexpected: r.unexpected, processes: flags.workers };
+        if (r.errors || r.unexpected) report.failures.push(`scale top-up: ${r.errors} errors, ${r.unexpected} unexpected ${JSON.stringify(r.statusCodes)}`);
+        await stopChecked(server, report);
+      }
+      const keysNow = countKeys(d);
+      // Interleaved A/B: a second token with 10 keys and this one, alternately, so that the drift of
+      // a shared machine hits both sides alike. Start-up and create-datakey (1 process, 16 conns).
+      log(`scale: interleaved A/B, ${BASE_KEYS} keys vs ${keysNow} keys`);
+      const small = newDataDir();
+      try {
+        const smallAdmin = cli(small, ['token', 'create', '--project', PROJECT, '--admin']).trim();
+        let smallKey = '';
+        for (let i = 0; i < BASE_KEYS; i++) {
+          const k = (JSON.parse(cli(small, ['key', 'create', '--project', PROJECT, '--alias', `bench-${i}`, '--spec', 'AES_256'])) as { key_id: string }).key_id;
+          smallKey ||= k;
+        }
+        const sides = [
+          { name: 'small', dir: small, admin: smallAdmin, keyId: smallKey },
+          { name: 'big', dir: d, admin, keyId: key.key_id },
+        ] as const;
+        type Side = { keys: number; listenMs: number[]; quiesceMs: number[]; reqPerSec: number[]; usPerReq: number[]; p99Ms: number[]; otherCores: number[] };
+        const ab: Record<'small' | 'big', Side> = {
+          small: { keys: countKeys(small), listenMs: [], quiesceMs: [], reqPerSec: [], usPerReq: [], p99Ms: [], otherCores: [] },
+          big: { keys: keysNow, listenMs: [], quiesceMs: [], reqPerSec: [], usPerReq: [], p99Ms: [], otherCores: [] },
+        };
+        for (let round = 0; round < 3; round++) {
+          for (const side of sides) {
+            const server = await Server.start(side.dir, 1);
+            const out = ab[side.name];
+            out.listenMs.push(server.startupMs);
+            out.quiesceMs.push(await server.quiesce());
+            const t: Target = {
+              name: 'create-datakey',
+              method: 'POST',
+              path: `/v1.0/${PROJECT}/kms/create-datakey`,
+              headers: { 'x-auth-token': side.admin },
+              body: JSON.stringify({ key_id: side.keyId, datakey_length: '512' }),
+              expectStatus: 200,
+            };
+            const c = await cell(server, t, 16, out.keys, `A/B ${side.name}`, false);
+            out.reqPerSec.push(c.result.reqPerSec);
+            out.usPerReq.push(c.serverCpuUsPerRequest);
+            out.p99Ms.push(c.result.latencyMs.p99);
+            out.otherCores.push(c.cpu.otherCores);
+            await stopChecked(server, report);
+          }
+        }
+        report.scale['interleaved'] = {
+          ...ab,
+          medianReqPerSec: { small: median(ab.small.reqPerSec), big: median(ab.big.reqPerSec) },
+          medianUsPerReq: { small: median(ab.small.usPerReq), big: median(ab.big.usPerReq) },
+          throughputRatio: median(ab.big.reqPerSec) / median(ab.small.reqPerSec),
+        };
+        for (const side of sides) {
+          const o = ab[side.name];
+          report.startup.push({ phase: 'scale A/B', keys: o.keys, listenMs: o.listenMs, quiesceMs: o.quiesceMs, medianListenMs: median(o.listenMs), medianQuiesceMs: median(o.quiesceMs) });
+        }
+      } finally {
+        removeDataDir(small);
+      }
+      log(`scale: reconciliation pass at ${keysNow} keys (in-process)`);
+      const rawAtScale = runRaw(d, flags.rawSeconds, key.key_id, ['datakey-64', 'reconcile-pass']).results;
+      report.scale['rawAtScale'] = { keys: keysNow, ...rawAtScale };
+      report.scale['reconcilePassMs'] = {
+        [String(BASE_KEYS)]: 1000 / (report.raw['reconcile-pass']?.opsPerSec ?? NaN),
+        [String(keysNow)]: 1000 / (rawAtScale['reconcile-pass']?.opsPerSec ?? NaN),
+      };
+      const datakey = targets().find((x) => x.name === 'create-datakey')!;
+      for (const procs of [1, flags.workers]) {
+        const server = await ready(d, procs);
+        log(`scale: create-datakey at ${keysNow} keys, ${procs} process${procs > 1 ? 'es' : ''}`);
+        for (const c of flags.connections) {
+          if (procs > 1 && c === 1) continue;
+          await cell(server, { ...datakey, name: 'create-datakey' }, c, keysNow);
+        }
+        await stopChecked(server, report);
+      }
+    }
+
+    // 6. Profile of create-datakey in 1 process.
+    if (flags.profile) {
+      const profDir = mkdtempSync(path.join(tmpdir(), 'p11kms-bench-prof-'));
+      try {
+        const server = await Server.start(d, 1, {}, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+        await server.quiesce();
+        const datakey = targets().find((x) => x.name === 'create-datakey')!;
+        log('profile: create-datakey, 1 process, 16 connections, under node --cpu-prof');
+        if (flags.warmup > 0) await drive(server.url, datakey, { connections: 16, seconds: flags.warmup });
+        const r = await drive(server.url, datakey, { connections: 16, seconds: flags.seconds });
+        await stopChecked(server, report);
+        const summary = summarise(profDir);
+        const saved = path.join(resultsDir, `${stamp}-create-datakey.cpuprofile`);
+        renameSync(summary.file, saved);
+        report.profile = { ...summary, file: path.relative(ROOT, saved) };
+        report.scale['profiledReqPerSec'] = r.reqPerSec;
+      } finally {
+        rmSync(profDir, { recursive: true, force: true });
+      }
+    }
+
+    // 7. Soak: 1 process, create-datakey, RSS sampled throughout.
+    if (flags.soak > 0) {
+      const server = await ready(d, 1);
+      const datakey = targets().find((x) => x.name === 'create-datakey')!;
+      log(`soak: create-datakey, 1 process, ${flags.soakConnections} connections, ${flags.soak} s`);
+      const samples: { t: number; rssMiB: number }[] = [];
+      const start = Date.now();
+      const sample = () => samples.push({ t: (Date.now() - start) / 1000, rssMiB: server.rss().totalMiB });
+      sample();
+      const every = Math.max(1000, Math.round((flags.soak * 1000) / 60));
+      const timer = setInterval(sample, every);
+      const meter = new CpuMeter(() => server.allPids());
+      const r = await drive(server.url, datakey, { connections: flags.soakConnections, seconds: flags.soak });
+      const cpu = meter.read();
+      clearInterval(timer);
+      sample();
+      const rss = samples.map((s) => s.rssMiB);
+      // "Start" is taken after the first tenth of the soak, once the heap has reached its working size.
+      const tenth = samples.find((s) => s.t >= flags.soak / 10) ?? samples[0]!;
+      report.soak = {
+        processes: 1,
+        connections: flags.soakConnections,
+        seconds: r.seconds,
+        requests: r.requests,
+        reqPerSec: r.reqPerSec,
+        latencyMs: r.latencyMs,
+        errors: r.errors,
+        unexpected: r.unexpected,
+        keys: countKeys(d),
+        cpu,
+        rssAtStartMiB: samples[0]!.rssMiB,
+        rssAfterTenthMiB: tenth.rssMiB,
+        rssAtEndMiB: samples[samples.length - 1]!.rssMiB,
+        rssMaxMiB: Math.max(...rss),
+        samples,
+      };
+      if (r.errors || r.unexpected) report.failures.push(`soak: ${r.errors} errors, ${r.unexpected} unexpected ${JSON.stringify(r.statusCodes)}`);
+      await stopChecked(server, report);
+    }
+  } finally {
+    if (flags.keep) log(`kept data dir ${d.dir}`);
+    else removeDataDir(d);
+  }
+
+  computeRatios(report);
+  report.meta['durationSeconds'] = Math.round((Date.now() - t0) / 1000);
+  report.meta['loadavgAtEnd'] = loadavg();
+  const file = path.join(resultsDir, `${stamp}.json`);
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(table(report));
+  process.stdout.write(`\nAll figures: ${path.relative(process.cwd(), file)}\n`);
+  if (report.failures.length > 0) {
+    process.stdout.write(`\nFAIL:\n${report.failures.map((f) => `  ${f}`).join('\n')}\n`);
+    process.exitCode = 1;
+  }
+}
+
+async function stopChecked(server: Server, report: Report): Promise<void> {
+  const code = await server.stop();
+  if (code !== 0) report.failures.push(`server (${server.workers}p) exited with ${code}`);
+  const logs = server.logs().trim();
+  if (logs) report.failures.push(`server (${server.workers}p) logged at warn or above: ${logs.slice(0, 500)}`);
+  await sleep(200);
+}
+
+function computeRatios(r: Report): void {
+  for (const c of r.cells) {
+    const trivial = r.cells.find(
+      (x) => x.route === 'trivial /livez' && !x.variant && x.processes === c.processes && x.result.connections === c.result.connections,
+    );
+    if (trivial && c.route !== 'trivial /livez') c.ratioTrivial = c.result.reqPerSec / trivial.result.reqPerSec;
+    const mw = r.cells.find(
+      (x) => x.route === 'middleware 404' && !x.variant && x.processes === c.processes && x.result.connections === c.result.connections,
+    );
+    if (mw && c.route !== 'middleware 404' && c.route !== 'trivial /livez') c.ratioMiddleware = c.result.reqPerSec / mw.result.reqPerSec;
+    const rawOp = RAW_OF[c.route];
+    const raw = rawOp ? r.raw[rawOp] : undefined;
+    if (raw) c.ratioRaw = c.result.reqPerSec / raw.opsPerSec;
+  }
+}
+
+const RAW_LABELS: Readonly<Record<string, string>> = {
+  'datakey-64': 'DataKeys.create 64 B (= create-datakey)',
+  'datakey-32': 'DataKeys.create 32 B (= create-custom-key)',
+  'decrypt-datakey': 'Crypto.open (= decrypt-datakey)',
+  'encrypt-1k': 'Crypto.encrypt 1 KiB (= encrypt-data)',
+  'create-key': 'Keys.create AES_256 (= create-key)',
+  'datakey-64-x16': 'DataKeys.create 64 B, 16 in flight',
+  'p11-random-64': 'bare C_GenerateRandom 64 B',
+  'p11-gcm-token-cmk': 'bare AES-GCM 64 B, token-object CMK',
+  'p11-gcm-session-key': 'bare AES-GCM 64 B, session-object key',
+  'p11-dek-token-cmk': 'bare random+GCM (one DEK), token CMK',
+  'p11-dek-session-key': 'bare random+GCM (one DEK), session key',
+  'reconcile-pass': 'Reconciler.pass (lists every token object)',
+};
+
+function table(r: Report): string {
+  const f0 = (n: number) => n.toFixed(0);
+  const f2 = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(2));
+  const pad = (s: string, n: number) => s.padEnd(n);
+  const lpad = (s: string, n: number) => s.padStart(n);
+  const lines: string[] = [];
+  const m = r.meta;
+  lines.push('');
+  lines.push(`p11kms benchmark — ${String(m['cpus'])} CPUs (${String(m['cpuModel'])}), Node ${String(m['node'])}, ${String(m['softhsm']).split('\n')[0]} — ${String(m['startedAt'])}`);
+  lines.push(`N = ${r.flags.workers} processes; ${r.flags.seconds} s per cell after ${r.flags.warmup} s warm-up; load generator on the same machine`);
+  lines.push('');
+  lines.push('Raw token rate (1 process, in-process, no HTTP, calls back to back)');
+  for (const [op, v] of Object.entries(r.raw)) {
+    if (op === 'reconcile-pass') lines.push(`  ${pad(RAW_LABELS[op] ?? op, 44)} ${lpad(f0(1000 / v.opsPerSec), 8)} ms per pass`);
+    else lines.push(`  ${pad(RAW_LABELS[op] ?? op, 44)} ${lpad(f0(v.opsPerSec), 8)} ops/s`);
+  }
+  if (r.rawNotes['copyOfCmk']) lines.push(`  (C_CopyObject of a CMK to a session object: ${r.rawNotes['copyOfCmk']})`);
+  lines.push('');
+  lines.push('HTTP over 127.0.0.1 (autocannon). req/s; latency ms; srv = server CPU in cores, µs/req = server CPU per request,');
+  lines.push('gen = load generator cores, oth = other processes on the machine (noise); RSS MiB of all server processes before→after;');
+  lines.push("/trivial = req/s ÷ /livez, /mw = req/s ÷ middleware 404 (both at the same processes×connections); /raw = req/s ÷ the route's raw token rate");
+  lines.push(
+    `${pad('proc', 5)}${pad('conn', 5)}${pad('route', 19)}${lpad('keys', 6)}${lpad('req/s', 7)}${lpad('p50', 5)}${lpad('p99', 6)}${lpad('max', 6)}${lpad('err', 4)}${lpad('bad', 4)}` +
+      `${lpad('srv', 6)}${lpad('µs/req', 7)}${lpad('gen', 5)}${lpad('oth', 5)}  ${pad('RSS MiB', 10)}${lpad('/trivial', 9)}${lpad('/mw', 6)}${lpad('/raw', 6)}`,
+  );
+  for (const c of r.cells) {
+    const x = c.result;
+    lines.push(
+      `${pad(String(c.processes), 5)}${pad(String(x.connections), 5)}${pad(c.route + (c.variant ? '*' : ''), 19)}${lpad(String(c.keys), 6)}${lpad(f0(x.reqPerSec), 7)}` +
+        `${lpad(String(x.latencyMs.p50), 5)}${lpad(String(x.latencyMs.p99), 6)}${lpad(String(x.latencyMs.max), 6)}${lpad(String(x.errors), 4)}${lpad(String(x.unexpected), 4)}` +
+        `${lpad(f2(c.cpu.serverCores), 6)}${lpad(f0(c.serverCpuUsPerRequest), 7)}${lpad(c.cpu.loadGeneratorCores.toFixed(1), 5)}${lpad(c.cpu.otherCores.toFixed(1), 5)}  ` +
+        `${pad(`${f0(c.rssBefore.totalMiB)}→${f0(c.rssAfter.totalMiB)}`, 10)}${lpad(f2(c.ratioTrivial), 9)}${lpad(f2(c.ratioMiddleware), 6)}${lpad(f2(c.ratioRaw), 6)}`,
+    );
+  }
+  const variants = [...new Set(r.cells.map((c) => c.variant).filter((v): v is string => v !== undefined))];
+  if (variants.length > 0) lines.push(`(* = ${variants.join('; ')}; every other cell runs the defaults)`);
+  lines.push('(bad = responses with another status than expected: 200, or 404 for "middleware 404"; err = connection errors/timeouts)');
+  lines.push('');
+  lines.push('Start-up, 1 process: spawn → first 200 from /livez, then → idle (start-up background work done); median of 3');
+  for (const s of r.startup) {
+    lines.push(
+      `  ${pad(s.phase, 10)}${lpad(String(s.keys), 6)} keys: listening after ${f0(s.medianListenMs)} ms (runs ${s.listenMs.map(f0).join(', ')}), ` +
+        `idle ${f0(s.medianQuiesceMs)} ms later (runs ${s.quiesceMs.map(f0).join(', ')})`,
+    );
+  }
+  const rec = r.scale['reconcilePassMs'] as Record<string, number> | undefined;
+  if (rec) lines.push(`  reconciliation pass (blocks its process's event loop while it lists the token): ${Object.entries(rec).map(([k, v]) => `${f0(v)} ms at ${k} keys`).join(', ')}`);
+  const ras = r.scale['rawAtScale'] as Record<string, RawResult | number> | undefined;
+  const rawDk = ras?.['datakey-64'];
+  if (ras && typeof rawDk === 'object') {
+    lines.push(`  raw DataKeys.create 64 B: ${f0(r.raw['datakey-64']?.opsPerSec ?? NaN)} ops/s at ${BASE_KEYS} keys → ${f0(rawDk.opsPerSec)} ops/s at ${String(ras['keys'])} keys`);
+  }
+  const top = r.scale['topUp'] as { created: number; seconds: number; perSec: number } | undefined;
+  if (top) lines.push(`Scale top-up: ${top.created} CMKs in ${top.seconds.toFixed(1)} s (${f0(top.perSec)}/s, ${r.flags.workers} processes, 16 connections)`);
+  const flat = (procs: number, conns: number) => {
+    const at = r.cells.filter((c) => c.route === 'create-datakey' && !c.variant && c.processes === procs && c.result.connections === conns);
+    if (at.length < 2) return;
+    const [a, b] = [at[0]!, at[at.length - 1]!];
+    lines.push(
+      `  create-datakey ${procs}p ${lpad(String(conns), 2)}c: ${lpad(f0(a.result.reqPerSec), 5)} req/s, ${f0(a.serverCpuUsPerRequest)} µs/req at ${a.keys} keys → ` +
+        `${lpad(f0(b.result.reqPerSec), 5)} req/s, ${f0(b.serverCpuUsPerRequest)} µs/req at ${b.keys} keys (throughput ${f2(b.result.reqPerSec / a.result.reqPerSec)}×)`,
+    );
+  };
+  const ab = r.scale['interleaved'] as
+    | {
+        small: { keys: number; reqPerSec: number[]; usPerReq: number[] };
+        big: { keys: number; reqPerSec: number[]; usPerReq: number[] };
+        medianReqPerSec: { small: number; big: number };
+        medianUsPerReq: { small: number; big: number };
+        throughputRatio: number;
+      }
+    | undefined;
+  if (ab) {
+    lines.push(
+      `  A/B interleaved, create-datakey 1p 16c (medians of 3): ${f0(ab.medianReqPerSec.small)} req/s, ${f0(ab.medianUsPerReq.small)} µs/req at ${ab.small.keys} keys vs ` +
+        `${f0(ab.medianReqPerSec.big)} req/s, ${f0(ab.medianUsPerReq.big)} µs/req at ${ab.big.keys} keys (throughput ${f2(ab.throughputRatio)}×)`,
+    );
+    lines.push(`    runs, req/s: ${ab.small.keys} keys ${ab.small.reqPerSec.map(f0).join(', ')}; ${ab.big.keys} keys ${ab.big.reqPerSec.map(f0).join(', ')}`);
+  }
+  lines.push('  sequential (the matrix at 10 keys vs the same cells after the top-up; drift-prone):');
+  for (const procs of [1, r.flags.workers]) for (const c of r.flags.connections) flat(procs, c);
+  if (r.soak['seconds'] !== undefined) {
+    const s = r.soak as {
+      seconds: number; requests: number; reqPerSec: number; keys: number; connections: number;
+      latencyMs: { p50: number; p99: number; max: number };
+      rssAtStartMiB: number; rssAfterTenthMiB: number; rssAtEndMiB: number; rssMaxMiB: number;
+    };
+    lines.push('');
+    lines.push(
+      `Soak: create-datakey, 1 process, ${s.connections} connections, ${s.keys} keys, ${f0(s.seconds)} s: ${s.requests} requests (${f0(s.reqPerSec)} req/s), ` +
+        `latency p50 ${s.latencyMs.p50} / p99 ${s.latencyMs.p99} / max ${s.latencyMs.max} ms`,
+    );
+    lines.push(`  RSS ${f0(s.rssAtStartMiB)} MiB before, ${f0(s.rssAfterTenthMiB)} after the first tenth, ${f0(s.rssAtEndMiB)} at the end (max ${f0(s.rssMaxMiB)})`);
+  }
+  if (r.profile) {
+    const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+    lines.push('');
+    lines.push(
+      `Profile: create-datakey, 1 process, 16 connections (${f0(Number(r.scale['profiledReqPerSec'] ?? 0))} req/s under the profiler); ` +
+        `main-thread time by package / by function (${r.profile.file}):`,
+    );
+    const n = Math.max(r.profile.byPackage.length, r.profile.byFunction.length);
+    for (let i = 0; i < Math.min(n, 12); i++) {
+      const a = r.profile.byPackage[i];
+      const b = r.profile.byFunction[i];
+      lines.push(`  ${pad(a ? `${lpad(pct(a[1]), 6)} ${a[0]}` : '', 44)} ${b ? `${lpad(pct(b[1]), 6)} ${b[0]}` : ''}`);
+    }
+  }
+  lines.push(`Duration ${String(r.meta['durationSeconds'])} s; failures: ${r.failures.length}`);
+  return `${lines.join('\n')}\n`;
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`[bench] failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,216 @@
+/** The audit trail: one chained record per key operation, `audit verify`, fail-closed writes, no secrets. */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { after, before, describe, it } from 'node:test';
+import { fixture, type Fixture } from '../helpers/fixture';
+import { ROOT, TestServer } from '../helpers/server';
+
+let f: Fixture;
+let auditPath = '';
+
+const hw = (token: string, action: string, body: unknown, requestId: string) =>
+  f.server.request('POST', `/v1.0/p1/kms/${action}`, { headers: { 'X-Auth-Token': token, 'X-Request-Id': requestId }, body });
+
+interface Rec {
+  seq: number;
+  time: string;
+  pid: number;
+  project: string;
+  tokenId: string | null;
+  operation: string;
+  keyId: string | null;
+  keyVersion: number | null;
+  source: string;
+  requestId: string;
+  status: number;
+  outcome: string;
+  errorCode: string | null;
+  hash: string;
+}
+
+const records = (): Rec[] =>
+  readFileSync(auditPath, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Rec);
+const byRequest = (id: string): Rec[] => records().filter((r) => r.requestId === id);
+const tokenId = (token: string): string => token.split('_')[1]!;
+
+/** `p11kms audit verify <file>`: exit code and stdout. */
+function verify(file: string): { code: number; out: string } {
+  try {
+    const out = execFileSync(process.execPath, [path.join(ROOT, 'bin/p11kms.js'), 'audit', 'verify', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return { code: 0, out };
+  } catch (e) {
+    const err = e as { status: number; stdout: string };
+    return { code: err.status, out: err.stdout };
+  }
+}
+
+before(async () => {
+  f = await fixture();
+  auditPath = path.join(f.server.dataDir, 'audit.log');
+});
+after(async () => {
+  await f?.server.stop();
+});
+
+describe('audit trail', () => {
+  it('when a data key is created, then one success record names project, token id, operation, key and version', async () => {
+    const r = await hw(f.user, 'create-datakey', { key_id: f.aes.key_id, datakey_length: '256' }, 'audit-ok-1');
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-request-id'), 'audit-ok-1');
+    f.secrets.addHex(r.body.plain_text);
+    const [rec, ...more] = byRequest('audit-ok-1');
+    assert.ok(rec);
+    assert.equal(more.length, 0);
+    assert.equal(rec.project, 'p1');
+    assert.equal(rec.tokenId, tokenId(f.user));
+    assert.equal(rec.operation, 'huawei:create-datakey');
+    assert.equal(rec.keyId, f.aes.key_id);
+    assert.equal(rec.keyVersion, 1);
+    assert.equal(rec.outcome, 'success');
+    assert.equal(rec.status, 200);
+    assert.equal(rec.errorCode, null);
+    assert.match(rec.source, /127\.0\.0\.1/);
+    assert.ok(!Number.isNaN(Date.parse(rec.time)));
+  });
+
+  it('when operations fail, then failure records carry the vendor error code', async () => {
+    const bad = await hw(f.user, 'decrypt-datakey', { key_id: f.aes.key_id, cipher_text: 'AB'.repeat(80), datakey_cipher_length: '32' }, 'audit-fail-1');
+    assert.equal(bad.status, 400);
+    const [rec] = byRequest('audit-fail-1');
+    assert.equal(rec?.outcome, 'failure');
+    assert.equal(rec?.errorCode, bad.body.error.error_code);
+    assert.equal(rec?.keyId, f.aes.key_id);
+
+    const foreign = await f.server.request('POST', '/v1.0/p2/kms/encrypt-data', {
+      headers: { 'X-Auth-Token': f.other, 'X-Request-Id': 'audit-fail-2' },
+      body: { key_id: f.aes.key_id, plain_text: 'audit foreign plaintext' },
+    });
+    f.secrets.add('audit foreign plaintext');
+    assert.equal(foreign.status, 404);
+    const [rec2] = byRequest('audit-fail-2');
+    assert.equal(rec2?.project, 'p2');
+    assert.equal(rec2?.errorCode, 'KMS.0207');
+    assert.equal(rec2?.keyId, null, 'a key of another project is not named in the caller\'s record');
+
+    const anon = await f.server.request('GET', `/kms/v1/keys/${f.aes.keyTag}`, { headers: { 'x-ncp-ocapi-token': 'nope', 'X-Request-Id': 'audit-fail-3' } });
+    assert.equal(anon.status, 401);
+    const [rec3] = byRequest('audit-fail-3');
+    assert.equal(rec3?.tokenId, null);
+    assert.equal(rec3?.errorCode, 'UNAUTHORIZED');
+    assert.equal(rec3?.outcome, 'failure');
+
+    const scope = await f.server.request('POST', `/kms/v1/keys/${f.aes.keyTag}/disable`, { headers: { 'x-ncp-ocapi-token': f.user, 'X-Request-Id': 'audit-fail-4' }, body: {} });
+    assert.equal(scope.status, 403);
+    assert.equal(byRequest('audit-fail-4')[0]?.operation, 'ncp:disable-key');
+  });
+
+  it('when NCP encrypts after a rotation, then the record names the version used', async () => {
+    const rot = await f.server.request('POST', `/kms/v1/keys/${f.aes.keyTag}/rotate`, { headers: { 'x-ncp-ocapi-token': f.admin }, body: {} });
+    assert.equal(rot.status, 200, rot.text);
+    const plaintext = Buffer.from('audit ncp plaintext 123');
+    f.secrets.add(plaintext, plaintext.toString('base64'));
+    const r = await f.server.request('POST', `/kms/v1/keys/${f.aes.keyTag}/encrypt`, {
+      headers: { 'x-ncp-ocapi-token': f.user, 'X-Request-Id': 'audit-ncp-1' },
+      body: { plaintext: plaintext.toString('base64') },
+    });
+    assert.equal(r.status, 200, r.text);
+    const [rec] = byRequest('audit-ncp-1');
+    assert.equal(rec?.operation, 'ncp:encrypt');
+    assert.equal(rec?.keyId, f.aes.key_id);
+    assert.equal(rec?.keyVersion, 2);
+  });
+
+  it('when the file is verified, then OK with the record count', () => {
+    const n = records().length;
+    const { code, out } = verify(auditPath);
+    assert.equal(code, 0, out);
+    assert.equal(out.trim(), `OK ${n} records`);
+    assert.ok(records().every((r, i) => r.seq === i + 1));
+  });
+
+  it('when a line is edited, removed or reordered, then audit verify names the first bad line and exits 1', () => {
+    const lines = readFileSync(auditPath, 'utf8').trim().split('\n');
+    assert.ok(lines.length >= 5);
+    const copy = path.join(f.server.dataDir, 'audit-copy.log');
+
+    const edited = [...lines];
+    edited[2] = edited[2]!.replace('"outcome":"failure"', '"outcome":"success"').replace('"status":', '"status":2');
+    writeFileSync(copy, `${edited.join('\n')}\n`);
+    let v = verify(copy);
+    assert.equal(v.code, 1);
+    assert.match(v.out, /line 3\b/);
+
+    const removed = lines.filter((_, i) => i !== 1);
+    writeFileSync(copy, `${removed.join('\n')}\n`);
+    v = verify(copy);
+    assert.equal(v.code, 1);
+    assert.match(v.out, /line 2\b/);
+
+    const lastGone = lines.slice(1);
+    writeFileSync(copy, `${lastGone.join('\n')}\n`);
+    assert.match(verify(copy).out, /line 1\b/);
+
+    // A re-hashed forgery of one record still breaks the chain at the next line.
+    const forged = [...lines];
+    const rec = JSON.parse(forged[3]!) as Record<string, unknown>;
+    rec['project'] = 'p9';
+    forged[3] = JSON.stringify(rec);
+    writeFileSync(copy, `${forged.join('\n')}\n`);
+    assert.match(verify(copy).out, /line 4\b/);
+  });
+
+  it('when the audit log and the app log of this run are searched, then no plaintext, data key, token or PIN is in either', () => {
+    const audit = readFileSync(auditPath, 'utf8');
+    f.secrets.assertNotLogged(f.server, audit);
+  });
+});
+
+describe('audit write failures', () => {
+  it('when the audit record cannot be written, then the operation fails and nothing is returned', async () => {
+    const s = await TestServer.start({ KMS_AUDIT_LOG: '/dev/full' });
+    try {
+      const admin = s.token('p1', true);
+      const key = s.key('p1', 'k', 'AES_256');
+      const hwr = await s.request('POST', '/v1.0/p1/kms/create-datakey', { headers: { 'X-Auth-Token': admin }, body: { key_id: key.key_id, datakey_length: '256' } });
+      assert.equal(hwr.status, 500);
+      assert.equal(hwr.body.error.error_code, 'KMS.0103');
+      assert.equal(hwr.body.plain_text, undefined);
+      const n = await s.request('POST', `/kms/v1/keys/${key.keyTag}/create-custom-key`, { headers: { 'x-ncp-ocapi-token': admin }, body: { requestPlainKey: true } });
+      assert.equal(n.status, 500);
+      assert.equal(n.body.code, 'INTERNAL_SERVER_ERROR');
+      assert.equal(n.body.data, undefined);
+      assert.match(s.logs(), /audit record could not be written/);
+      // While writes fail, a management call is refused before it runs: no key k2 is made.
+      const c = await s.request('POST', '/v1.0/p1/kms/create-key', { headers: { 'X-Auth-Token': admin }, body: { key_alias: 'k2' } });
+      assert.equal(c.status, 500);
+      const db = new Database(path.join(s.dataDir, 'p11kms.db'), { readonly: true });
+      try {
+        const row = db.prepare(`SELECT count(*) AS n FROM keys WHERE alias = 'k2'`).get() as { n: number };
+        assert.equal(row.n, 0);
+      } finally {
+        db.close();
+      }
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('when audit is not required and cannot be written, then the operation succeeds and the failure is logged', async () => {
+    const s = await TestServer.start({ KMS_AUDIT_LOG: '/dev/full', KMS_AUDIT_REQUIRED: 'false' });
+    try {
+      const admin = s.token('p1', true);
+      const key = s.key('p1', 'k', 'AES_256');
+      const r = await s.request('POST', '/v1.0/p1/kms/create-datakey-without-plaintext', { headers: { 'X-Auth-Token': admin }, body: { key_id: key.key_id, datakey_length: '256' } });
+      assert.equal(r.status, 200);
+      assert.match(s.logs(), /audit record could not be written/);
+    } finally {
+      await s.stop();
+    }
+  });
+});

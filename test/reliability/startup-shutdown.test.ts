@@ -1,0 +1,169 @@
+/**
+ * The real server process: it starts without its token and becomes healthy by itself once the
+ * token exists; SIGTERM stops accepting, lets in-flight requests finish, closes its sessions,
+ * finalizes the module and exits 0.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Secrets } from '../helpers/secrets';
+import { ROOT, TestServer } from '../helpers/server';
+import { TokenView } from '../helpers/token';
+
+const secrets = new Secrets();
+const servers: TestServer[] = [];
+after(async () => {
+  for (const s of servers) await s.stop();
+});
+
+async function until(what: string, ms: number, cond: () => Promise<boolean>): Promise<number> {
+  const start = Date.now();
+  while (Date.now() - start < ms) {
+    if (await cond()) return Date.now() - start;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('start-up without the token', () => {
+  it('when the token does not exist yet, then the service listens, /healthz is 503 with the reason, HSM calls are 503, and once the token is created it becomes healthy by itself', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'p11kms-late-'));
+    const devToken = (label: string) =>
+      execFileSync('bash', [path.join(ROOT, 'scripts/dev-token.sh')], {
+        env: { ...process.env, KMS_DATA_DIR: dataDir, KMS_TOKEN_LABEL: label, SOFTHSM2_CONF: '' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+    devToken('p11kms-other'); // the conf and PIN exist, the service's token does not
+    const server = await TestServer.start({ KMS_TOKEN_LABEL: 'p11kms-late', KMS_HSM_RETRY_MAX_MS: '400' }, dataDir, { makeToken: false });
+    servers.push(server);
+    const health = await server.request('GET', '/healthz');
+    assert.equal(health.status, 503);
+    assert.equal(health.body.status, 'unavailable');
+    assert.match(health.body.reason, /p11kms-late/);
+    assert.match(health.body.reason, /CKR_TOKEN_NOT_PRESENT/);
+    const token = server.token('p1', true);
+    secrets.add(token);
+    const r = await server.request('POST', '/v1.0/p1/kms/gen-random', { headers: { 'X-Auth-Token': token }, body: { random_data_length: '256' } });
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.body.error.error_code, 'KMS.0104');
+
+    devToken('p11kms-late');
+    const took = await until('healthy', 15_000, async () => (await server.request('GET', '/healthz')).status === 200);
+    assert.ok(took < 15_000);
+    const created = await server.request('POST', '/v1.0/p1/kms/create-key', { headers: { 'X-Auth-Token': token }, body: { key_alias: 'late' } });
+    assert.equal(created.status, 200, created.text);
+    const plain = randomBytes(16).toString('hex');
+    secrets.add(plain);
+    const enc = await server.request('POST', '/v1.0/p1/kms/encrypt-data', {
+      headers: { 'X-Auth-Token': token },
+      body: { key_id: created.body.key_info.key_id, plain_text: plain },
+    });
+    assert.equal(enc.status, 200, enc.text);
+    const dec = await server.request('POST', '/v1.0/p1/kms/decrypt-data', { headers: { 'X-Auth-Token': token }, body: { cipher_text: enc.body.cipher_text } });
+    assert.equal(dec.body.plain_text, plain);
+    assert.match(server.logs(), /hsm token reachable again/);
+    secrets.assertNotLogged(server);
+  });
+});
+
+describe('start-up reconciliation', () => {
+  it('when a key the store lists has lost its token objects, then start-up logs an error naming it and keeps the row', async () => {
+    const first = await TestServer.start();
+    const token = first.token('p1', true);
+    secrets.add(token);
+    const kept = first.key('p1', 'kept', 'AES_256');
+    const lost = first.key('p1', 'lost', 'AES_256');
+    const earlier = first.logs();
+    await first.stop({ keepData: true });
+    const view = new TokenView(first);
+    for (const h of view.objectsOf(lost.key_id)) view.lib.C_DestroyObject(view.session, h);
+    view.close();
+    const server = await TestServer.start({}, first.dataDir);
+    servers.push(server);
+    await until('the reconciliation report', 10_000, async () => /has no token object/.test(server.logs()));
+    const line = server.logs().split('\n').find((l) => l.includes('has no token object')) ?? '';
+    assert.match(line, /"level":"error"/);
+    assert.ok(line.includes(lost.key_id));
+    assert.ok(!server.logs().includes(`has no token object","keyId":"${kept.key_id}`));
+    const d = await server.request('POST', '/v1.0/p1/kms/describe-key', { headers: { 'X-Auth-Token': token }, body: { key_id: lost.key_id } });
+    assert.equal(d.status, 200, d.text);
+    const ok = await server.request('POST', '/v1.0/p1/kms/encrypt-data', { headers: { 'X-Auth-Token': token }, body: { key_id: kept.key_id, plain_text: 'still-works-1234' } });
+    assert.equal(ok.status, 200, ok.text);
+    secrets.add('still-works-1234');
+    secrets.assertNotLogged(server, earlier);
+  });
+});
+
+describe('orphans are never used', () => {
+  it("when an orphan object carries the CKA_ID of a key's next version, then it is reported, rotation replaces it, and old and new ciphertexts decrypt", async () => {
+    const first = await TestServer.start();
+    const token = first.token('p1', true);
+    secrets.add(token);
+    const key = first.key('p1', 'rotating', 'AES_256');
+    const ncp = (server: TestServer, action: string, body?: unknown) =>
+      server.request('POST', `/kms/v1/keys/${key.keyTag}/${action}`, { headers: { 'x-ncp-ocapi-token': token }, ...(body ? { body } : {}) });
+    const p1 = randomBytes(20);
+    secrets.add(p1);
+    const ct1 = (await ncp(first, 'encrypt', { plaintext: p1.toString('base64') })).body.data.ciphertext as string;
+    const earlier = first.logs();
+    await first.stop({ keepData: true });
+    // What a rotation that crashed after making objects and before its claim was dropped leaves, but unusable.
+    const view = new TokenView(first);
+    view.plantOrphan(key.key_id, 2);
+    view.close();
+    const server = await TestServer.start({}, first.dataDir);
+    servers.push(server);
+    await until('the orphan report', 10_000, async () => /orphan token object found/.test(server.logs()));
+    assert.ok(server.logs().split('\n').some((l) => l.includes('orphan token object found') && l.includes(key.key_id)));
+    const rotated = await ncp(server, 'rotate');
+    assert.equal(rotated.status, 200, rotated.text);
+    assert.equal(rotated.body.data.version, 2);
+    const p2 = randomBytes(20);
+    secrets.add(p2);
+    const e2 = await ncp(server, 'encrypt', { plaintext: p2.toString('base64') });
+    assert.equal(e2.status, 200, e2.text);
+    assert.match(e2.body.data.ciphertext, /^ncpkms:v2:/);
+    assert.equal((await ncp(server, 'decrypt', { ciphertext: e2.body.data.ciphertext })).body.data.plaintext, p2.toString('base64'));
+    assert.equal((await ncp(server, 'decrypt', { ciphertext: ct1 })).body.data.plaintext, p1.toString('base64'));
+    secrets.assertNotLogged(server, earlier);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('when SIGTERM arrives with requests in flight, then they finish with 200, new connections are refused, sessions are closed and the process exits 0', async () => {
+    const server = await TestServer.start();
+    servers.push(server);
+    const token = server.token('p1', true);
+    secrets.add(token);
+    const key = server.key('p1', 'rsa', 'RSA_2048');
+    const sign = () =>
+      server.request('POST', `/kms/v1/keys/${key.keyTag}/sign`, {
+        headers: { 'x-ncp-ocapi-token': token },
+        body: { data: randomBytes(32).toString('base64') },
+      });
+    assert.equal((await sign()).status, 200);
+    let signalled = 0;
+    const outcomes = Array.from({ length: 300 }, () =>
+      sign().then(
+        (r) => ({ status: r.status, after: signalled > 0 && Date.now() >= signalled }),
+        () => ({ status: 0, after: true }), // not accepted: the listener was closed first
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 30));
+    signalled = Date.now();
+    const code = server.kill('SIGTERM');
+    const results = await Promise.all(outcomes);
+    assert.equal(await code, 0);
+    for (const r of results) assert.ok(r.status === 0 || r.status === 200, `status ${r.status}`);
+    assert.ok(results.some((r) => r.status === 200 && r.after), 'some requests were still in flight at SIGTERM and completed');
+    const logs = server.logs();
+    assert.match(logs, /"message":"stopping"/);
+    assert.match(logs, /"message":"stopped"/);
+    await assert.rejects(fetch(`${server.url}/livez`));
+    secrets.assertNotLogged(server);
+  });
+});
