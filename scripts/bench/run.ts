@@ -22,7 +22,7 @@
  * What it does, in order, on ONE fresh dev token (scripts/dev-token.sh) in a temporary data dir:
  *  1. CLI: an admin token of project `bench` and 10 AES_256 CMKs.
  *  2. Raw token rate, server stopped: the service's own calls for each route, looped in-process
- *     (raw.ts), plus bare pkcs11js diagnostics (token-object CMK vs session copy).
+ *     (raw.ts), plus bare pkcs11js diagnostics (token-object CMK vs a session-object key).
  *  3. Start-up time at 10 keys (spawn → first 200 from /livez; median of 3), and how long the
  *     server then stays busy with start-up background work (reconciliation, first sweep).
  *     Every later server start also waits for that quiet point before it is measured.
@@ -33,7 +33,11 @@
  *     Huawei create-datakey (512 bits), NCP create-custom-key (256 bits, requestPlainKey), Huawei
  *     decrypt-datakey, Huawei encrypt-data (1 KiB), and last Huawei create-key (it adds keys).
  *     Variant: create-datakey with KMS_AUDIT_FSYNC=false, to size the audit trail's fdatasync.
- *  5. Scale: create-key up to --scale-keys CMKs, then start-up time and create-datakey again.
+ *  5. Scale: create-key up to --scale-keys CMKs; a reconciliation pass and the raw DEK rate at that
+ *     size; then start-up and create-datakey (1 process, 16 connections) interleaved A/B against a
+ *     second 10-key token (3 rounds, so machine drift hits both sides), and the matrix's
+ *     create-datakey cells again (sequential, drift-prone).
+ *     A server that logs anything at warn or above also fails the run.
  *  6. Profile: 1 process under create-datakey (16 connections) with node --cpu-prof; the profile is
  *     saved beside the JSON and summarised (where the event loop's time goes).
  *  7. Soak: 1 process, create-datakey for --soak seconds; RSS sampled throughout.
@@ -45,11 +49,11 @@
  *
  * Each cell also records where the CPU went (server processes, the load generator, and everything
  * else on the machine — other people's work, i.e. the noise) and the server's CPU time per request,
- * which is far steadier than req/s on a shared machine.
+ * which moves less than req/s on a shared machine (but still moves: contention inflates it too).
  *
  * The load generator (autocannon) runs in this process, on the same cores as the server: absolute
  * figures include that contention and drift between runs on a shared machine; the ratios within
- * one run (route / trivial route, route / raw token rate) are what to compare.
+ * one run (route / trivial route, route / middleware 404, route / raw token rate) are what to compare.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
