@@ -43,6 +43,7 @@ export interface TokenObject extends VersionRef {
 
 /** Crypto with an existing key, random, lookups: safe to run twice, so retried once after a fault. */
 const RETRY = { retry: true } as const;
+const LIST_CHUNK = 256;
 
 export class Hsm {
   private readonly handles = new Map<string, ObjectHandle>();
@@ -140,11 +141,21 @@ export class Hsm {
    * store. Objects of other applications on a shared token are left out.
    */
   async listObjects(): Promise<TokenObject[]> {
-    return this.pool.use((s) => {
+    return this.pool.use(async (s) => {
       const m = this.pool.module;
       const out: TokenObject[] = [];
-      for (const h of m.findAllObjects(s, [{ type: C.CKA_TOKEN, value: true }])) {
-        const a = m.getAttributes(s, h, [C.CKA_ID, C.CKA_LABEL]);
+      const handles = m.findAllObjects(s, [{ type: C.CKA_TOKEN, value: true }]);
+      for (let i = 0; i < handles.length; i++) {
+        // Thousands of attribute reads are slow and synchronous: let requests run between chunks.
+        if (i > 0 && i % LIST_CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        let a: Map<number, Buffer>;
+        try {
+          a = m.getAttributes(s, handles[i]!, [C.CKA_ID, C.CKA_LABEL]);
+        } catch (e) {
+          // Destroyed by a request (a purge) since it was listed: it is simply gone.
+          if (e instanceof HsmError && e.ckrName === 'CKR_OBJECT_HANDLE_INVALID') continue;
+          throw e;
+        }
         const id = a.get(C.CKA_ID);
         const label = a.get(C.CKA_LABEL)?.toString('utf8') ?? '';
         if (!id || id.length !== 21 || !label.startsWith('p11kms/')) continue;

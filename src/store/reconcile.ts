@@ -48,10 +48,15 @@ export class Reconciler {
   }
 
   private async run(): Promise<ReconcileReport> {
+    // Rows first, objects second: objects are made before their row, so every row read here already
+    // has its objects in the listing. (The other order reports a key created in between — by another
+    // worker or the CLI — as missing its objects.)
+    const live = this.store.liveVersions();
     const objects = await this.hsm.listObjects();
     const onToken = new Set(objects.map((o) => refKey(o)));
 
-    const missing = this.store.liveVersions().filter((v) => !onToken.has(refKey(v)));
+    // A key deleted (and purged) while the token was listed is gone on purpose, not missing.
+    const missing = live.filter((v) => !onToken.has(refKey(v)) && this.store.version(v.keyId, v.version) !== undefined && this.store.keyById(v.keyId)?.state !== 'Deleted');
     for (const m of missing) {
       this.log.error('key version has no token object: ciphertexts under it cannot be decrypted', { keyId: m.keyId, version: m.version });
     }
