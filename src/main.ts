@@ -33,7 +33,8 @@ async function main(): Promise<void> {
     }
     const sweeper = runsSweeper() ? startSweeper(runtime.services.keys, config.sweepIntervalMs, log) : { stop() {} };
     // Audit trail, rate limits, TLS/mTLS (transport.ts, docs/security.md).
-    const server = createServer(createApp(runtime.services, openEdge(config)), config).listen(config.port, config.host, () => {
+    const edge = openEdge(config);
+    const server = createServer(createApp(runtime.services, edge), config).listen(config.port, config.host, () => {
       const { port } = server.address() as AddressInfo;
       log.info('listening', { host: config.host, port, dataDir: config.dataDir, tokenLabel: config.tokenLabel });
     });
@@ -55,12 +56,18 @@ async function main(): Promise<void> {
       const idle = setInterval(() => server.closeIdleConnections(), 50).unref();
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      void Promise.all([drained, Promise.resolve(sweeper.stop())]).then(() => {
+      void Promise.all([drained, Promise.resolve(sweeper.stop())]).then(async () => {
+        // Every answer waited for its audit record; write whatever is still queued, then close.
+        await edge.audit?.close().catch((e: unknown) => log.error('audit log could not be flushed', { error: e instanceof Error ? e.message : 'unknown' }));
         clearTimeout(force);
         clearInterval(idle);
         runtime.close();
         log.info('stopped', { signal });
-        process.exit(0);
+        // stdout to a pipe is asynchronous: exit once the log lines written so far are out (a burst of
+        // answers completing together can leave some queued), at most a second later.
+        const exit = () => process.exit(0);
+        setTimeout(exit, 1000);
+        process.stdout.write('', exit);
       });
     };
     process.on('SIGTERM', () => stop('SIGTERM'));

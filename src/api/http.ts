@@ -36,8 +36,9 @@ export function securityHeaders(): RequestHandler {
   };
 }
 
-/** Logs method, path, status and time; never headers or bodies. */
+/** Logs method, path, status and time at debug; never headers or bodies. Costs nothing when debug is off. */
 export function requestLog(log: Logger): RequestHandler {
+  if (!log.enabled('debug')) return (_req, _res, next) => next();
   return (req, res, next) => {
     const start = process.hrtime.bigint();
     res.on('finish', () => {
@@ -98,6 +99,42 @@ export function operation(name: string, scope: Scope): RequestHandler {
     }
     next();
   };
+}
+
+/** A dialect route found by its router's dispatch table: operation name, token scope, handler. */
+export interface Route {
+  readonly operation: string;
+  readonly scope: Scope;
+  readonly handle: (req: Request, res: Response) => unknown;
+}
+
+const routeBody = jsonBody();
+
+/**
+ * Runs a route its dialect's dispatcher found, as `operation(name, scope)`, `jsonBody()` and the
+ * handler would run as Express route layers: the operation is declared and the scope checked
+ * before the body is read; a thrown error or rejected promise goes to `next`.
+ */
+export function runRoute(route: Route, req: Request, res: Response, next: NextFunction): void {
+  res.locals['operation'] = route.operation;
+  try {
+    requireScope(res, route.scope);
+  } catch (e) {
+    next(e);
+    return;
+  }
+  routeBody(req, res, (err?: unknown) => {
+    if (err) {
+      next(err);
+      return;
+    }
+    try {
+      const ret = route.handle(req, res);
+      if (ret instanceof Promise) ret.catch((e: unknown) => next(e ?? new Error('Rejected promise')));
+    } catch (e) {
+      next(e);
+    }
+  });
 }
 
 interface BodyParserError {

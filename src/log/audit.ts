@@ -10,14 +10,16 @@
  * appended before the closing brace, so any other edit (whitespace, extra field) is detected too.
  *
  * A record is typed: there is no free-form field, so a request body, a token or a plaintext cannot
- * end up in it. Records are appended synchronously (and fdatasync'ed unless disabled) before the
- * response is sent, so a failed write can still become an error response.
+ * end up in it. Records are group-committed (AuditFileTransport): the service holds each response
+ * until the batch holding its record is written (and fdatasync'ed unless disabled), so a failed
+ * write can still become an error response.
  *
  * One writer per file: with several processes each has its own file (audit-<slot>.log), so no
  * two processes interleave in one chain.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fdatasyncSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { close, closeSync, fdatasync, fstatSync, ftruncate, openSync, readFileSync, readSync, write } from 'node:fs';
+import { promisify } from 'node:util';
 import TransportStream from 'winston-transport';
 
 export type AuditOutcome = 'success' | 'failure';
@@ -90,15 +92,55 @@ function lastLine(fd: number): string | undefined {
   return lines[lines.length - 1];
 }
 
+/** Most records one write + fdatasync carries (a batch is one buffer: ~350 bytes a record). */
+export const MAX_BATCH = 512;
+
+interface Queued {
+  readonly entry: AuditEntry;
+  readonly resolve: (r: AuditRecord) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+const writeAsync = promisify(write);
+const fdatasyncAsync = promisify(fdatasync);
+const ftruncateAsync = promisify(ftruncate);
+const closeAsync = promisify(close);
+
 /**
- * A winston transport that appends chained records to one file. The service calls `append`
- * directly: winston's own pipeline is asynchronous and could not turn a failed write into an error
- * response; `log` is there so the transport also works in an ordinary winston logger.
+ * A winston transport that appends chained records to one file, with group commit: `append`
+ * queues a record and returns a promise that settles once the record is durably in the file
+ * (written, and fdatasync'ed unless disabled). One batch is in flight at a time: the records
+ * queued while it is written form the next batch (at most MAX_BATCH), written with one `write`
+ * and one `fdatasync` on libuv's thread pool, so the event loop keeps serving meanwhile.
+ *
+ * The chain (seq, hash) of a batch is computed when the batch is formed, in queue order, on the
+ * one thread, from the last batch that reached the disk: so append order = queue order = chain
+ * order, and a failed batch never leaves queued records chained onto lines that are not there.
+ * A failed batch fails every record in it and the chain stays where it was; bytes a failed write
+ * left behind (a partial line) are cut off (ftruncate to the last good size) before the next write.
+ *
+ * The service calls `append` directly (through AuditLog): winston's own pipeline could not turn a
+ * failed write into an error response; `log` is there so the transport also works in an ordinary
+ * winston logger.
  */
 export class AuditFileTransport extends TransportStream {
-  private fd: number;
+  private readonly fd: number;
+  /** A regular file (not a device or pipe): its size is tracked and a failed write is cut off. */
+  private readonly regular: boolean;
+  /** Size of the file up to the last record that reached the disk. */
+  private size: number;
+  /** A write or sync failed since the last good batch: the file may hold bytes after `size`. */
+  private dirty = false;
   private prev: string;
   private seq: number;
+  private readonly queue: Queued[] = [];
+  /** A drain loop is scheduled or running. */
+  private active = false;
+  private drained: Promise<void> = Promise.resolve();
+  private shut = false;
+  private ok = true;
+  private batches = 0;
+  private records = 0;
 
   constructor(
     readonly file: string,
@@ -106,43 +148,115 @@ export class AuditFileTransport extends TransportStream {
   ) {
     super();
     this.fd = openSync(file, 'a+', 0o600);
+    const st = fstatSync(this.fd);
+    this.regular = st.isFile();
+    this.size = st.size;
     const last = lastLine(this.fd);
     if (last === undefined) {
       this.prev = GENESIS;
       this.seq = 0;
     } else {
       const r = parseRecord(last);
-      if (!r) throw new Error(`the last record of the audit log ${file} is unreadable: run \`p11kms audit verify\``);
+      if (!r) {
+        closeSync(this.fd);
+        throw new Error(`the last record of the audit log ${file} is unreadable: run \`p11kms audit verify\``);
+      }
       this.prev = r.hash;
       this.seq = r.seq;
     }
   }
 
-  /** Appends one record; throws when it could not be written (the chain then stays where it was). */
-  append(entry: AuditEntry): AuditRecord {
-    const body: Canonical = { ...entry, seq: this.seq + 1, pid: process.pid };
-    const text = canonical(body);
-    const hash = chain(this.prev, text);
-    const out = Buffer.from(`${line(text, hash)}\n`, 'utf8');
-    let written = 0;
-    while (written < out.length) written += writeSync(this.fd, out, written, out.length - written);
-    if (this.fsync) fdatasyncSync(this.fd);
-    this.prev = hash;
-    this.seq = body.seq;
-    return { ...body, hash };
+  /** False after a batch failed, until one is written again. */
+  get healthy(): boolean {
+    return this.ok;
+  }
+
+  /** Records and batches written so far by this writer (one write + one fdatasync per batch). */
+  get stats(): { readonly records: number; readonly batches: number } {
+    return { records: this.records, batches: this.batches };
+  }
+
+  /** Queues one record; settles when it is durably appended, or rejects when its batch failed. */
+  append(entry: AuditEntry): Promise<AuditRecord> {
+    if (this.shut) return Promise.reject(new Error('the audit log is closed'));
+    return new Promise<AuditRecord>((resolve, reject) => {
+      this.queue.push({ entry, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Settles when every record queued so far has been written (or has failed). */
+  async flush(): Promise<void> {
+    while (this.active) await this.drained;
+  }
+
+  private kick(): void {
+    if (this.active) return;
+    this.active = true;
+    // The first record of an idle writer waits one turn of the event loop, so that the records
+    // other connections produced in the same turn go into its batch.
+    this.drained = new Promise<void>((resolve) => setImmediate(() => void this.drain().then(resolve)));
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) await this.commit(this.queue.splice(0, MAX_BATCH));
+    } finally {
+      this.active = false;
+    }
+  }
+
+  private async commit(batch: readonly Queued[]): Promise<void> {
+    const pid = process.pid;
+    let seq = this.seq;
+    let prev = this.prev;
+    const out: AuditRecord[] = [];
+    let text = '';
+    for (const q of batch) {
+      const body: Canonical = { ...q.entry, seq: ++seq, pid };
+      const c = canonical(body);
+      prev = chain(prev, c);
+      text += `${line(c, prev)}\n`;
+      out.push({ ...body, hash: prev });
+    }
+    const buf = Buffer.from(text, 'utf8');
+    try {
+      if (this.dirty && this.regular) await ftruncateAsync(this.fd, this.size);
+      this.dirty = true;
+      let written = 0;
+      while (written < buf.length) written += (await writeAsync(this.fd, buf, written, buf.length - written, null)).bytesWritten;
+      if (this.fsync) await fdatasyncAsync(this.fd);
+    } catch (e) {
+      this.ok = false;
+      for (const q of batch) q.reject(e);
+      return;
+    }
+    this.dirty = false;
+    this.size += buf.length;
+    this.seq = seq;
+    this.prev = prev;
+    this.ok = true;
+    this.batches += 1;
+    this.records += batch.length;
+    batch.forEach((q, i) => q.resolve(out[i]!));
   }
 
   override log(info: unknown, next: () => void): void {
-    try {
-      this.append((info as { entry: AuditEntry }).entry);
-    } catch (e) {
-      this.emit('error', e);
-    }
-    next();
+    this.append((info as { entry: AuditEntry }).entry).then(
+      () => next(),
+      (e: unknown) => {
+        this.emit('error', e);
+        next();
+      },
+    );
   }
 
-  override close(): void {
-    closeSync(this.fd);
+  /** Writes what is queued, then closes the file; later appends reject. */
+  override async close(): Promise<void> {
+    if (this.shut) return;
+    this.shut = true;
+    await this.flush();
+    await closeAsync(this.fd);
   }
 }
 
@@ -158,30 +272,32 @@ export class AuditLog {
     this.transport = new AuditFileTransport(file, fsync);
   }
 
-  /** False after a write failed, until one succeeds again. */
-  private ok = true;
-
   get file(): string {
     return this.transport.file;
   }
 
+  /** False after a write failed, until one succeeds again. */
   get healthy(): boolean {
-    return this.ok;
+    return this.transport.healthy;
   }
 
-  /** Throws when the record could not be written. */
-  write(entry: AuditEntry): void {
-    try {
-      this.transport.append(entry);
-      this.ok = true;
-    } catch (e) {
-      this.ok = false;
-      throw e;
-    }
+  get stats(): { readonly records: number; readonly batches: number } {
+    return this.transport.stats;
   }
 
-  close(): void {
-    this.transport.close();
+  /** Settles when the record is durably appended; rejects when it could not be written. */
+  async write(entry: AuditEntry): Promise<void> {
+    await this.transport.append(entry);
+  }
+
+  /** Settles when everything queued so far is written. */
+  flush(): Promise<void> {
+    return this.transport.flush();
+  }
+
+  /** Flushes the queue, then closes the file. */
+  close(): Promise<void> {
+    return this.transport.close();
   }
 }
 

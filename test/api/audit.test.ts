@@ -1,7 +1,7 @@
-/** The audit trail: one chained record per key operation, `audit verify`, fail-closed writes, no secrets. */
+/** The audit trail: one chained record per key operation, group commit, `audit verify`, fail-closed writes, no secrets. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { after, before, describe, it } from 'node:test';
@@ -126,6 +126,26 @@ describe('audit trail', () => {
     assert.equal(rec?.keyVersion, 2);
   });
 
+  it('when many requests arrive at once, then each is answered after its own record and the records form one chain', async () => {
+    const n = 200;
+    const replies = await Promise.all(
+      Array.from({ length: n }, (_, i) => hw(f.user, 'create-datakey', { key_id: f.aes.key_id, datakey_length: '256' }, `audit-many-${i}`)),
+    );
+    for (const r of replies) {
+      assert.equal(r.status, 200, r.text);
+      f.secrets.addHex(r.body.plain_text);
+    }
+    const all = records();
+    for (let i = 0; i < n; i++) {
+      const mine = all.filter((r) => r.requestId === `audit-many-${i}`);
+      assert.equal(mine.length, 1);
+      assert.equal(mine[0]?.outcome, 'success');
+    }
+    assert.ok(all.every((r, i) => r.seq === i + 1));
+    const { code, out } = verify(auditPath);
+    assert.equal(code, 0, out);
+  });
+
   it('when the file is verified, then OK with the record count', () => {
     const n = records().length;
     const { code, out } = verify(auditPath);
@@ -196,6 +216,56 @@ describe('audit write failures', () => {
       } finally {
         db.close();
       }
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('when a batch of records fails mid-write, then every request of it fails, later ones are refused until the disk recovers, and the chain stays valid', async () => {
+    const s = await TestServer.start();
+    try {
+      const admin = s.token('p1', true);
+      const key = s.key('p1', 'k', 'AES_256');
+      const dk = (id: string) => s.request('POST', '/v1.0/p1/kms/create-datakey', { headers: { 'X-Auth-Token': admin, 'X-Request-Id': id }, body: { key_id: key.key_id, datakey_length: '256' } });
+      const first = await dk('mid-ok-0');
+      assert.equal(first.status, 200);
+      const file = path.join(s.dataDir, 'audit.log');
+      const pid = (JSON.parse(readFileSync(file, 'utf8').trim().split('\n')[0]!) as Rec).pid;
+      // The server's RLIMIT_FSIZE: room for a third of a record, so the next batch is written in
+      // part (a partial line) and then fails with EFBIG; nothing else the server writes grows then.
+      execFileSync('prlimit', ['--pid', String(pid), `--fsize=${statSync(file).size + 100}:`]);
+      let held: Awaited<ReturnType<typeof dk>>[];
+      let refused: Awaited<ReturnType<typeof s.request>>;
+      try {
+        held = await Promise.all(Array.from({ length: 20 }, (_, i) => dk(`mid-fail-${i}`)));
+        refused = await s.request('POST', '/v1.0/p1/kms/create-key', { headers: { 'X-Auth-Token': admin, 'X-Request-Id': 'mid-fail-k' }, body: { key_alias: 'mid-k' } });
+      } finally {
+        execFileSync('prlimit', ['--pid', String(pid), '--fsize=unlimited:']);
+      }
+      for (const r of held) {
+        assert.equal(r.status, 500);
+        assert.equal(r.body.error.error_code, 'KMS.0103');
+        assert.equal(r.body.plain_text, undefined);
+      }
+      assert.equal(refused.status, 500);
+      // The first request after recovery is still refused (its record is the probe); then service resumes.
+      let ok = await dk('mid-ok-1');
+      if (ok.status === 500) ok = await dk('mid-ok-2');
+      assert.equal(ok.status, 200, ok.text);
+      const db = new Database(path.join(s.dataDir, 'p11kms.db'), { readonly: true });
+      try {
+        const row = db.prepare(`SELECT count(*) AS n FROM keys WHERE alias = 'mid-k'`).get() as { n: number };
+        assert.equal(row.n, 0, 'a request refused while audit fails does not run');
+      } finally {
+        db.close();
+      }
+      const recs = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Rec);
+      assert.equal(recs.filter((r) => r.requestId.startsWith('mid-fail-')).length, 0, 'no record of a failed batch is in the file');
+      assert.equal(recs[0]?.requestId, 'mid-ok-0');
+      assert.equal(recs[recs.length - 1]?.requestId, ok.headers.get('x-request-id'));
+      const v = verify(file);
+      assert.equal(v.code, 0, v.out);
+      assert.match(s.logs(), /audit record could not be written/);
     } finally {
       await s.stop();
     }

@@ -1,11 +1,12 @@
-/** The audit writer and verifier without a server: chaining, resuming a file, per-worker files. */
+/** The audit writer and verifier without a server: chaining, resuming a file, group commit, failed batches, per-worker files. */
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load';
-import { AuditLog, GENESIS, verifyAuditFile, type AuditEntry } from '../../src/log/audit';
+import { AuditLog, GENESIS, MAX_BATCH, verifyAuditFile, type AuditEntry } from '../../src/log/audit';
 import { auditFile } from '../../src/transport';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'p11kms-audit-'));
@@ -26,15 +27,15 @@ const entry = (n: number): AuditEntry => ({
 });
 
 describe('audit chain', () => {
-  it('when records are appended by two successive writers, then the file verifies as one chain', () => {
+  it('when records are appended by two successive writers, then the file verifies as one chain', async () => {
     const file = path.join(dir, 'a.log');
     const a = new AuditLog(file, true, false);
-    a.write(entry(1));
-    a.write(entry(2));
-    a.close();
+    await a.write(entry(1));
+    await a.write(entry(2));
+    await a.close();
     const b = new AuditLog(file, true, false);
-    b.write(entry(3));
-    b.close();
+    await b.write(entry(3));
+    await b.close();
     assert.deepEqual(verifyAuditFile(file), { ok: true, records: 3 });
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     assert.equal((JSON.parse(lines[2]!) as { seq: number }).seq, 3);
@@ -59,6 +60,51 @@ describe('audit chain', () => {
     const file = path.join(dir, 'c.log');
     writeFileSync(file, 'not json\n');
     assert.throws(() => new AuditLog(file, true, false), /unreadable/);
+  });
+
+  it('when many records are written at once, then they share a few writes and fsyncs and verify as one chain in call order', async () => {
+    const file = path.join(dir, 'many.log');
+    const log = new AuditLog(file, true, true);
+    const n = MAX_BATCH + 188;
+    await Promise.all(Array.from({ length: n }, (_, i) => log.write(entry(i))));
+    assert.deepEqual(log.stats, { records: n, batches: 2 }, 'one batch of MAX_BATCH, then the rest');
+    // Records queued while a batch is in flight go into the next one.
+    const first = log.write(entry(n));
+    await new Promise((r) => setImmediate(r));
+    await Promise.all([first, ...Array.from({ length: 50 }, (_, i) => log.write(entry(n + 1 + i)))]);
+    assert.deepEqual(log.stats, { records: n + 51, batches: 4 });
+    await log.close();
+    assert.deepEqual(verifyAuditFile(file), { ok: true, records: n + 51 });
+    const ids = readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { requestId: string }).requestId);
+    assert.deepEqual(ids, Array.from({ length: n + 51 }, (_, i) => `r${i}`));
+    await assert.rejects(log.write(entry(0)), /closed/);
+  });
+
+  it('when a batch fails half-written, then all its records fail, later writes fail until the disk recovers, and the file still verifies', async () => {
+    const file = path.join(dir, 'fail.log');
+    const log = new AuditLog(file, true, true);
+    await log.write(entry(1));
+    assert.equal(log.healthy, true);
+    // RLIMIT_FSIZE of this process: room for a third of a record, so the next write is cut short
+    // (a partial line) and then fails with EFBIG. Node ignores SIGXFSZ.
+    const size = statSync(file).size;
+    execFileSync('prlimit', ['--pid', String(process.pid), `--fsize=${size + 100}:`]);
+    try {
+      const batch = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => log.write(entry(100 + i))));
+      assert.ok(batch.every((r) => r.status === 'rejected'), 'every record of the failed batch fails');
+      assert.equal(log.healthy, false);
+      await assert.rejects(log.write(entry(200)));
+      assert.equal(log.healthy, false);
+    } finally {
+      execFileSync('prlimit', ['--pid', String(process.pid), '--fsize=unlimited:']);
+    }
+    await log.write(entry(2));
+    await log.write(entry(3));
+    assert.equal(log.healthy, true);
+    await log.close();
+    assert.deepEqual(verifyAuditFile(file), { ok: true, records: 3 });
+    const ids = readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { requestId: string }).requestId);
+    assert.deepEqual(ids, ['r1', 'r2', 'r3']);
   });
 
   it('when the service runs as several workers, then each writes its own file', () => {

@@ -8,7 +8,7 @@ import { KmsError } from '../../errors/kms-error';
 import { MAX_TAGS_PER_KEY } from '../../kms/keys';
 import type { KeyRecord, Tag } from '../../store/store';
 import type { Scope } from '../../kms/api-tokens';
-import { operation, principalOf } from '../http';
+import { jsonBody, operation, principalOf } from '../http';
 import { noteKey } from '../middleware/audit';
 import type { Services } from '../services';
 import { compile } from '../validate';
@@ -79,7 +79,15 @@ function param(req: Request, name: string): string {
 
 type Handler = (req: Request, res: Response) => Promise<void> | void;
 
-export function tagRoutes(s: Services, r: Router): void {
+/** A route as registered: method (`ALL` for the 405 answers) and path. */
+export interface RouteInfo {
+  readonly method: string;
+  readonly path: string;
+}
+
+/** Registers the tag routes on `r`; returns them (for the fuzz test's list of every route). */
+export function tagRoutes(s: Services, r: Router): RouteInfo[] {
+  const registered: RouteInfo[] = [];
   const pathKey = (req: Request, res: Response): KeyRecord => {
     const keyId = param(req, 'key_id');
     if (!KEY_ID.test(keyId)) throw invalid('key_id', 'KMS.0205', 'Invalid key ID.');
@@ -89,10 +97,13 @@ export function tagRoutes(s: Services, r: Router): void {
     return key;
   };
 
+  // The scope is checked before the body is read.
+  const body = jsonBody();
   const route = (method: 'get' | 'post' | 'delete', path: string, name: string, scope: Scope, handle: Handler) => {
-    r[method](path, operation(name, scope), async (req, res) => {
+    r[method](path, operation(name, scope), body, async (req, res) => {
       await handle(req, res);
     });
+    registered.push({ method: method.toUpperCase(), path });
   };
 
   route('get', '/tags', 'list-project-tags', 'read', (_req, res) => {
@@ -141,6 +152,8 @@ export function tagRoutes(s: Services, r: Router): void {
   });
 
   for (const path of ['/tags', '/:key_id/tags', '/:key_id/tags/action', '/:key_id/tags/:key']) {
-    r.all(path, (_req, _res, next) => next(new KmsError('MethodNotAllowed', 'Request method not supported.')));
+    r.all(path, body, (_req, _res, next) => next(new KmsError('MethodNotAllowed', 'Request method not supported.')));
+    registered.push({ method: 'ALL', path });
   }
+  return registered;
 }

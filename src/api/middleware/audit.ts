@@ -1,9 +1,10 @@
 /**
  * Writes the audit record of every request to a dialect router (key operations, and the refusals
  * before them: bad token, wrong scope, throttled), in one place: it wraps `res.end`, so the record
- * is appended after the handler decided the answer and before a byte of it is sent. When the record
- * cannot be written and audit is required, the answer is replaced by the dialect's internal error:
- * nothing a handler produced (a data key, a plaintext, a signature) leaves without its record.
+ * is queued after the handler decided the answer, and the answer is held (not a byte of it sent)
+ * until the batch holding the record is durably appended (group commit, src/log/audit.ts). When the
+ * record cannot be written and audit is required, the answer is replaced by the dialect's internal
+ * error: nothing a handler produced (a data key, a plaintext, a signature) leaves without its record.
  *
  * While writes fail, later requests are refused before their operation runs.
  *
@@ -35,18 +36,29 @@ type End = Response['end'];
 export function auditTrail(audit: AuditLog, dialect: string, render: ErrorRenderer, log: Logger): RequestHandler {
   return (req, res, next) => {
     const originalEnd = res.end.bind(res) as (...args: unknown[]) => Response;
-    let done = false;
+    // open: no answer yet; held: the answer waits for its record's batch; sent: passed on.
+    let state: 'open' | 'held' | 'sent' = 'open';
+    const send = (...args: unknown[]): void => {
+      state = 'sent';
+      try {
+        originalEnd(...args);
+      } catch (e) {
+        log.error('response could not be sent', { requestId: String(res.locals['requestId'] ?? ''), error: e instanceof Error ? e.message : 'unknown' });
+      }
+    };
     res.end = ((...args: unknown[]) => {
-      if (done) return originalEnd(...args);
-      done = true;
+      if (state === 'sent') return originalEnd(...args);
+      // A second end() while the first answer waits for its record: the first answer stands.
+      if (state === 'held') return res;
+      state = 'held';
       const principal = res.locals['principal'] as Principal | undefined;
       const status = res.statusCode;
       const errorCode: unknown = res.locals['errorCode'];
       const version: unknown = res.locals['auditKeyVersion'];
       const keyId: unknown = res.locals['auditKeyId'];
       const operation: unknown = res.locals['operation'];
-      try {
-        audit.write({
+      audit
+        .write({
           time: new Date().toISOString(),
           project: principal?.projectId ?? '',
           tokenId: principal?.tokenId ?? null,
@@ -58,23 +70,28 @@ export function auditTrail(audit: AuditLog, dialect: string, render: ErrorRender
           status,
           outcome: status < 400 ? 'success' : 'failure',
           errorCode: status < 400 ? null : typeof errorCode === 'string' ? errorCode : String(status),
-        });
-      } catch (e) {
-        log.error('audit record could not be written', { requestId: String(res.locals['requestId'] ?? ''), error: e instanceof Error ? e.message : 'unknown', required: audit.required });
-        if (audit.required && !res.headersSent) {
-          const rendered = render(new KmsError('Internal', 'Internal error.'));
-          const body = Buffer.from(JSON.stringify(rendered.body), 'utf8');
-          res.statusCode = rendered.status;
-          res.setHeader('Content-Type', 'application/json; charset=utf-8');
-          res.setHeader('Content-Length', String(body.length));
-          return originalEnd(body);
-        }
-      }
-      return originalEnd(...args);
+        })
+        .then(
+          () => send(...args),
+          (e: unknown) => {
+            log.error('audit record could not be written', { requestId: String(res.locals['requestId'] ?? ''), error: e instanceof Error ? e.message : 'unknown', required: audit.required });
+            if (audit.required && !res.headersSent) {
+              const rendered = render(new KmsError('Internal', 'Internal error.'));
+              const body = Buffer.from(JSON.stringify(rendered.body), 'utf8');
+              res.statusCode = rendered.status;
+              res.setHeader('Content-Type', 'application/json; charset=utf-8');
+              res.setHeader('Content-Length', String(body.length));
+              send(body);
+              return;
+            }
+            send(...args);
+          },
+        );
+      return res;
     }) as End;
-    // While the last write failed, refuse before the operation runs (its own record is the probe:
-    // once a write succeeds again, requests run again). At most one key use per outage and process
-    // happens without a record, and that one's result is never returned.
+    // While the last batch failed, refuse before the operation runs (its own record is the probe:
+    // once a batch is written again, requests run again). See docs/security.md for what may run
+    // unaudited during an outage; none of those results is ever returned.
     if (audit.required && !audit.healthy) {
       next(new KmsError('Internal', 'Internal error.'));
       return;

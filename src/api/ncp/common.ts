@@ -10,7 +10,8 @@ import { DAY_MS } from '../../kms/keys';
 import type { KeySpecName } from '../../kms/key-specs';
 import type { KeyRecord, KeyState, VersionState } from '../../store/store';
 import { fromBase64 } from '../base64';
-import { principalOf } from '../http';
+import type { Scope } from '../../kms/api-tokens';
+import { principalOf, type Route } from '../http';
 import { noteKey } from '../middleware/audit';
 import type { Services } from '../services';
 import { compile } from '../validate';
@@ -19,6 +20,11 @@ import { KeyTagParam } from './schemas';
 const validateKeyTag = compile(KeyTagParam);
 
 export const MAX_CONTEXT_BYTES = 50;
+
+/** One entry of the route table (routes.ts): operation name, token scope, handler. */
+export function route(operation: string, scope: Scope, handle: Route['handle']): Route {
+  return { operation, scope, handle };
+}
 
 export function ok(res: Response, data: unknown): void {
   res.json({ code: 'SUCCESS', data });

@@ -1,16 +1,17 @@
 /**
  * NCP key management and read routes: create, list, info, enable/disable, deletion, rotation,
- * versions and auto-rotation settings. Each route declares its operation and scope (management:
- * admin; reads: read). Each handler checks the caller, then the input, then the key, then calls the domain,
- * so a refused request never reaches a state change.
+ * versions and auto-rotation settings, keyed by method and path for routes.ts's table. Each route
+ * declares its operation and scope (management: admin; reads: read). Each handler checks the
+ * caller, then the input, then the key, then calls the domain, so a refused request never reaches
+ * a state change.
  */
-import type { Request, Response, Router } from 'express';
+import type { Request, Response } from 'express';
 import { badRequest, invalidState, KmsError } from '../../errors/kms-error';
 import type { KeyRecord } from '../../store/store';
-import { operation, principalOf } from '../http';
+import { principalOf, type Route } from '../http';
 import type { Services } from '../services';
 import { compile } from '../validate';
-import { keyInfo, keyListItem, keyOf, keyStatus, ok, rotationInfo, specOf, versionStatus } from './common';
+import { keyInfo, keyListItem, keyOf, keyStatus, ok, rotationInfo, route, specOf, versionStatus } from './common';
 import { CreateKeyBody, EmptyBody, ListKeysQuery, RotationPeriodBody, VersionParam } from './schemas';
 
 const validateCreateKey = compile(CreateKeyBody);
@@ -42,117 +43,120 @@ function assertNotPendingDeletion(key: KeyRecord): void {
 
 const stateOf = (key: KeyRecord) => ({ keyTag: key.keyTag, status: keyStatus(key.state), statusDate: key.stateChangedAt });
 
-export function keyRoutes(r: Router, s: Services): void {
+export function keyRoutes(s: Services): Record<string, Route> {
   /** A management call with no body fields on one key (the route declares the admin scope). */
   const manage = (req: Request, res: Response): KeyRecord => {
     validateEmpty(req.body);
     return keyOf(s, req, res);
   };
 
-  r.post('/keys', operation('create-key', 'admin'), async (req, res) => {
-    const body = validateCreateKey(req.body);
-    if (body.keyType === 'ECDSA') throw badRequest('ECDSA keys are not supported.', { field: 'keyType', reason: 'invalid' });
-    if (body.isConvergent === true && body.keyType !== 'AES256') {
-      throw badRequest('Only AES256 keys can be convergent.', { field: 'isConvergent', reason: 'invalid' });
-    }
-    const spec = specOf(body.keyType);
-    const key = await s.keys.create({
-      projectId: principalOf(res).projectId,
-      alias: body.keyName,
-      description: body.memo ?? '',
-      spec,
-      usage: spec === 'AES_256' ? 'ENCRYPT_DECRYPT' : 'ANY',
-      convergent: body.isConvergent ?? false,
-      rotationEnabled: body.isAutoRotation ?? false,
-      rotationIntervalDays: body.rotationPeriod ?? DEFAULT_ROTATION_DAYS,
-    });
-    ok(res, keyInfo(key));
-  });
+  const setVersionEnabled = (enabled: boolean) => async (req: Request, res: Response) => {
+    const version = versionParam(req);
+    validateEmpty(req.body);
+    const v = await s.keys.setVersionEnabled(keyOf(s, req, res), version, enabled);
+    ok(res, { version: v.version, status: versionStatus(v.state), statusDate: v.stateChangedAt });
+  };
 
-  r.get('/keys', operation('list-keys', 'read'), (req, res) => {
-    const query = validateListQuery({ ...(req.query as Record<string, unknown>) });
-    const pageNo = query.pageNo === undefined ? 1 : Number(query.pageNo);
-    const pageSize = query.pageSize === undefined ? DEFAULT_PAGE_SIZE : Number(query.pageSize);
-    if (pageSize > MAX_PAGE_SIZE) throw badRequest('pageSize must be from 1 to 200.', { field: 'pageSize', reason: 'invalid' });
-    const page = s.keys.list(principalOf(res).projectId, { offset: (pageNo - 1) * pageSize, limit: pageSize });
-    ok(res, {
-      keyList: page.keys.map(keyListItem),
-      currentPageNo: pageNo,
-      totalPageNo: Math.ceil(page.total / pageSize),
-      totalCount: page.total,
-    });
-  });
+  return {
+    'POST /keys': route('create-key', 'admin', async (req, res) => {
+      const body = validateCreateKey(req.body);
+      if (body.keyType === 'ECDSA') throw badRequest('ECDSA keys are not supported.', { field: 'keyType', reason: 'invalid' });
+      if (body.isConvergent === true && body.keyType !== 'AES256') {
+        throw badRequest('Only AES256 keys can be convergent.', { field: 'isConvergent', reason: 'invalid' });
+      }
+      const spec = specOf(body.keyType);
+      const key = await s.keys.create({
+        projectId: principalOf(res).projectId,
+        alias: body.keyName,
+        description: body.memo ?? '',
+        spec,
+        usage: spec === 'AES_256' ? 'ENCRYPT_DECRYPT' : 'ANY',
+        convergent: body.isConvergent ?? false,
+        rotationEnabled: body.isAutoRotation ?? false,
+        rotationIntervalDays: body.rotationPeriod ?? DEFAULT_ROTATION_DAYS,
+      });
+      ok(res, keyInfo(key));
+    }),
 
-  r.get('/keys/:keyTag', operation('get-key-info', 'read'), (req, res) => {
-    ok(res, keyInfo(keyOf(s, req, res)));
-  });
+    'GET /keys': route('list-keys', 'read', (req, res) => {
+      const query = validateListQuery({ ...(req.query as Record<string, unknown>) });
+      const pageNo = query.pageNo === undefined ? 1 : Number(query.pageNo);
+      const pageSize = query.pageSize === undefined ? DEFAULT_PAGE_SIZE : Number(query.pageSize);
+      if (pageSize > MAX_PAGE_SIZE) throw badRequest('pageSize must be from 1 to 200.', { field: 'pageSize', reason: 'invalid' });
+      const page = s.keys.list(principalOf(res).projectId, { offset: (pageNo - 1) * pageSize, limit: pageSize });
+      ok(res, {
+        keyList: page.keys.map(keyListItem),
+        currentPageNo: pageNo,
+        totalPageNo: Math.ceil(page.total / pageSize),
+        totalCount: page.total,
+      });
+    }),
 
-  r.delete('/keys/:keyTag', operation('delete-key', 'admin'), async (req, res) => {
-    await s.keys.deleteNow(manage(req, res));
-    ok(res, null);
-  });
+    'GET /keys/:keyTag': route('get-key-info', 'read', (req, res) => {
+      ok(res, keyInfo(keyOf(s, req, res)));
+    }),
 
-  r.post('/keys/:keyTag/enable', operation('enable-key', 'admin'), async (req, res) => {
-    ok(res, stateOf(await s.keys.enable(manage(req, res))));
-  });
+    'DELETE /keys/:keyTag': route('delete-key', 'admin', async (req, res) => {
+      await s.keys.deleteNow(manage(req, res));
+      ok(res, null);
+    }),
 
-  r.post('/keys/:keyTag/disable', operation('disable-key', 'admin'), async (req, res) => {
-    ok(res, stateOf(await s.keys.disable(manage(req, res))));
-  });
+    'POST /keys/:keyTag/enable': route('enable-key', 'admin', async (req, res) => {
+      ok(res, stateOf(await s.keys.enable(manage(req, res))));
+    }),
 
-  r.post('/keys/:keyTag/request-deletion', operation('request-deletion', 'admin'), async (req, res) => {
-    const key = await s.keys.scheduleDeletion(manage(req, res), DELETION_DAYS);
-    ok(res, { ...stateOf(key), destroyDate: key.deletionDate });
-  });
+    'POST /keys/:keyTag/disable': route('disable-key', 'admin', async (req, res) => {
+      ok(res, stateOf(await s.keys.disable(manage(req, res))));
+    }),
 
-  r.post('/keys/:keyTag/cancel-deletion', operation('cancel-deletion', 'admin'), async (req, res) => {
-    ok(res, stateOf(await s.keys.cancelDeletion(manage(req, res))));
-  });
+    'POST /keys/:keyTag/request-deletion': route('request-deletion', 'admin', async (req, res) => {
+      const key = await s.keys.scheduleDeletion(manage(req, res), DELETION_DAYS);
+      ok(res, { ...stateOf(key), destroyDate: key.deletionDate });
+    }),
 
-  r.post('/keys/:keyTag/rotate', operation('rotate-key', 'admin'), async (req, res) => {
-    const key = await s.keys.rotate(manage(req, res));
-    ok(res, { keyTag: key.keyTag, version: key.currentVersion, rotatedDate: key.lastRotationAt });
-  });
+    'POST /keys/:keyTag/cancel-deletion': route('cancel-deletion', 'admin', async (req, res) => {
+      ok(res, stateOf(await s.keys.cancelDeletion(manage(req, res))));
+    }),
 
-  r.get('/keys/:keyTag/versions', operation('get-key-versions', 'read'), (req, res) => {
-    const key = keyOf(s, req, res);
-    ok(res, {
-      keyTag: key.keyTag,
-      currentVersion: key.currentVersion,
-      versionList: s.keys.versions(key).map((v) => ({ version: v.version, status: versionStatus(v.state), registerDate: v.createdAt })),
-    });
-  });
+    'POST /keys/:keyTag/rotate': route('rotate-key', 'admin', async (req, res) => {
+      const key = await s.keys.rotate(manage(req, res));
+      ok(res, { keyTag: key.keyTag, version: key.currentVersion, rotatedDate: key.lastRotationAt });
+    }),
 
-  for (const [action, enabled] of [['enable', true], ['disable', false]] as const) {
-    r.post(`/keys/:keyTag/versions/:version/${action}`, operation(`${action}-key-version`, 'admin'), async (req, res) => {
-        const version = versionParam(req);
-      validateEmpty(req.body);
-      const v = await s.keys.setVersionEnabled(keyOf(s, req, res), version, enabled);
-      ok(res, { version: v.version, status: versionStatus(v.state), statusDate: v.stateChangedAt });
-    });
-  }
+    'GET /keys/:keyTag/versions': route('get-key-versions', 'read', (req, res) => {
+      const key = keyOf(s, req, res);
+      ok(res, {
+        keyTag: key.keyTag,
+        currentVersion: key.currentVersion,
+        versionList: s.keys.versions(key).map((v) => ({ version: v.version, status: versionStatus(v.state), registerDate: v.createdAt })),
+      });
+    }),
 
-  r.put('/keys/:keyTag/rotation-period', operation('change-rotation-period', 'admin'), async (req, res) => {
-    const body = validateRotationPeriod(req.body);
-    const key = keyOf(s, req, res);
-    assertNotPendingDeletion(key);
-    if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Automatic rotation is not enabled for this key.');
-    const updated = await s.keys.setRotation(key, { intervalDays: body.rotationPeriod });
-    const { keyTag, rotationPeriod, nextRotationDate } = rotationInfo(updated);
-    ok(res, { keyTag, rotationPeriod, nextRotationDate });
-  });
+    'POST /keys/:keyTag/versions/:version/enable': route('enable-key-version', 'admin', setVersionEnabled(true)),
+    'POST /keys/:keyTag/versions/:version/disable': route('disable-key-version', 'admin', setVersionEnabled(false)),
 
-  r.post('/keys/:keyTag/enable-auto-rotation', operation('enable-auto-rotation', 'admin'), async (req, res) => {
-    const key = manage(req, res);
-    assertNotPendingDeletion(key);
-    if (key.rotationEnabled) throw invalidState('rotation-not-disabled', 'Automatic rotation is already enabled for this key.');
-    ok(res, rotationInfo(await s.keys.setRotation(key, { enabled: true })));
-  });
+    'PUT /keys/:keyTag/rotation-period': route('change-rotation-period', 'admin', async (req, res) => {
+      const body = validateRotationPeriod(req.body);
+      const key = keyOf(s, req, res);
+      assertNotPendingDeletion(key);
+      if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Automatic rotation is not enabled for this key.');
+      const updated = await s.keys.setRotation(key, { intervalDays: body.rotationPeriod });
+      const { keyTag, rotationPeriod, nextRotationDate } = rotationInfo(updated);
+      ok(res, { keyTag, rotationPeriod, nextRotationDate });
+    }),
 
-  r.post('/keys/:keyTag/disable-auto-rotation', operation('disable-auto-rotation', 'admin'), async (req, res) => {
-    const key = manage(req, res);
-    assertNotPendingDeletion(key);
-    if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Automatic rotation is not enabled for this key.');
-    ok(res, rotationInfo(await s.keys.setRotation(key, { enabled: false })));
-  });
+    'POST /keys/:keyTag/enable-auto-rotation': route('enable-auto-rotation', 'admin', async (req, res) => {
+      const key = manage(req, res);
+      assertNotPendingDeletion(key);
+      if (key.rotationEnabled) throw invalidState('rotation-not-disabled', 'Automatic rotation is already enabled for this key.');
+      ok(res, rotationInfo(await s.keys.setRotation(key, { enabled: true })));
+    }),
+
+    'POST /keys/:keyTag/disable-auto-rotation': route('disable-auto-rotation', 'admin', async (req, res) => {
+      const key = manage(req, res);
+      assertNotPendingDeletion(key);
+      if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Automatic rotation is not enabled for this key.');
+      ok(res, rotationInfo(await s.keys.setRotation(key, { enabled: false })));
+    }),
+  };
 }
