@@ -690,7 +690,7 @@ function table(r: Report): string {
     );
   }
   const rec = r.scale['reconcilePassMs'] as Record<string, number> | undefined;
-  if (rec) lines.push(`  reconciliation pass (blocks its process's event loop while it lists the token): ${Object.entries(rec).map(([k, v]) => `${f0(v)} ms at ${k} keys`).join(', ')}`);
+  if (rec) lines.push(`  reconciliation pass (lists the token in chunks of 256, yielding to requests between them): ${Object.entries(rec).map(([k, v]) => `${f0(v)} ms at ${k} keys`).join(', ')}`);
   const ras = r.scale['rawAtScale'] as Record<string, RawResult | number> | undefined;
   const rawDk = ras?.['datakey-64'];
   if (ras && typeof rawDk === 'object') {
