@@ -14,8 +14,9 @@ export interface Fixture {
   readonly foreign: CreatedKey;
 }
 
-export async function fixture(): Promise<Fixture> {
-  const server = await TestServer.start();
+/** `env`: extra server settings (e.g. a fast sweep for tests that let time pass). */
+export async function fixture(env: Record<string, string> = {}): Promise<Fixture> {
+  const server = await TestServer.start(env);
   const secrets = new Secrets();
   const admin = server.token('p1', true);
   const user = server.token('p1');

@@ -8,29 +8,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import type { Fixture } from '../../helpers/fixture';
-import { Secrets } from '../../helpers/secrets';
-import { TestServer } from '../../helpers/server';
+import { fixture, type Fixture } from '../../helpers/fixture';
 import { assertError, Huawei } from './client';
 
 let f: Fixture;
 let hw: Huawei;
 before(async () => {
-  const server = await TestServer.start({ KMS_SWEEP_INTERVAL_MS: '200' });
-  const secrets = new Secrets();
-  const [admin, user, other] = [server.token('p1', true), server.token('p1'), server.token('p2', true)];
-  secrets.add(admin, user, other);
-  f = {
-    server,
-    secrets,
-    admin,
-    user,
-    other,
-    aes: server.key('p1', 'aes-1', 'AES_256'),
-    rsa: server.key('p1', 'rsa-1', 'RSA_2048'),
-    convergent: server.key('p1', 'conv-1', 'AES_256', true),
-    foreign: server.key('p2', 'aes-2', 'AES_256'),
-  };
+  f = await fixture({ KMS_SWEEP_INTERVAL_MS: '200' });
   hw = new Huawei(f);
 });
 after(async () => {
