@@ -17,6 +17,9 @@ import { verifyAuditFile } from './log/audit';
 import { isKeySpecName } from './kms/key-specs';
 import { createCliLogger } from './log/logger';
 import { openRuntime, openStore } from './runtime';
+import { AuditLog, type AuditEntry } from './log/audit';
+import { auditFile } from './transport';
+import type { Config } from './config/schema';
 
 const USAGE = `usage:
   p11kms token create --project <project_id> [--admin | --scope admin,crypto,read] [--expires 30d|12h|<ISO date>]
@@ -40,6 +43,51 @@ function tokenScopes(admin: boolean, list: string | undefined): Scope[] {
 function project(value: string | undefined): string {
   if (!value || !PROJECT_ID.test(value)) throw new UsageError('--project must be 1-64 letters, digits, "-" or "_"');
   return value;
+}
+
+/**
+ * The CLI's own audit chain (`audit-cli.log` beside the server's): a second writer appending to the
+ * server's file would break its chain. The record is durable before the command prints its result;
+ * when it can't be written and audit is required, the command fails and prints nothing.
+ */
+async function audited<T>(
+  config: Config,
+  operation: string,
+  projectId: string,
+  run: () => Promise<T> | T,
+  keyOf: (result: T) => { keyId: string; keyVersion: number } | undefined = () => undefined,
+): Promise<T> {
+  const audit = new AuditLog(auditFile(config, 'cli'), config.auditRequired, config.auditFsync);
+  const entry = (outcome: AuditEntry['outcome'], result?: T, errorCode: string | null = null): AuditEntry => ({
+    time: new Date().toISOString(),
+    project: projectId,
+    tokenId: null,
+    operation: `cli:${operation}`,
+    keyId: result === undefined ? null : (keyOf(result)?.keyId ?? null),
+    keyVersion: result === undefined ? null : (keyOf(result)?.keyVersion ?? null),
+    source: 'local',
+    requestId: '',
+    status: outcome === 'success' ? 0 : 1,
+    outcome,
+    errorCode,
+  });
+  try {
+    let result: T;
+    try {
+      result = await run();
+    } catch (e) {
+      await audit.write(entry('failure', undefined, isKmsError(e) ? e.code : 'error')).catch(() => undefined);
+      throw e;
+    }
+    try {
+      await audit.write(entry('success', result));
+    } catch {
+      if (audit.required) throw new Error('the audit record could not be written (KMS_AUDIT_REQUIRED)');
+    }
+    return result;
+  } finally {
+    await audit.close();
+  }
 }
 
 async function run(argv: string[]): Promise<void> {
@@ -83,7 +131,8 @@ async function run(argv: string[]): Promise<void> {
     if (expiresAt === undefined) throw new UsageError('--expires must be like 30d, 12h, 45m, 90s or a future ISO 8601 date');
     const store = openStore(config);
     try {
-      process.stdout.write(`${new ApiTokens(store).create(projectId, scopes, expiresAt).token}\n`);
+      const { token } = await audited(config, 'token-create', projectId, () => new ApiTokens(store).create(projectId, scopes, expiresAt));
+      process.stdout.write(`${token}\n`);
     } finally {
       store.close();
     }
@@ -106,7 +155,9 @@ async function run(argv: string[]): Promise<void> {
     if (!id || !TOKEN_ID.test(id)) throw new UsageError('token revoke needs a token id (16 hex, as token list shows)');
     const store = openStore(config);
     try {
-      if (!new ApiTokens(store).revoke(id)) throw new Error(`no active token ${id}`);
+      await audited(config, 'token-revoke', '', () => {
+        if (!new ApiTokens(store).revoke(id)) throw new Error(`no active token ${id}`);
+      });
       process.stdout.write(`revoked ${id}\n`);
     } finally {
       store.close();
@@ -122,14 +173,21 @@ async function run(argv: string[]): Promise<void> {
     if (!isKeySpecName(spec)) throw new UsageError('--spec must be AES_256 or RSA_2048');
     const runtime = openRuntime(config, log);
     try {
-      const key = await runtime.services.keys.create({
+      const key = await audited(
+        config,
+        'key-create',
         projectId,
-        alias,
-        description: values.description ?? '',
-        spec,
-        usage: spec === 'AES_256' ? 'ENCRYPT_DECRYPT' : 'ANY',
-        convergent: values.convergent === true,
-      });
+        () =>
+          runtime.services.keys.create({
+            projectId,
+            alias,
+            description: values.description ?? '',
+            spec,
+            usage: spec === 'AES_256' ? 'ENCRYPT_DECRYPT' : 'ANY',
+            convergent: values.convergent === true,
+          }),
+        (k) => ({ keyId: k.keyId, keyVersion: k.currentVersion }),
+      );
       const out = {
         key_id: key.keyId,
         keyTag: key.keyTag,

@@ -284,3 +284,22 @@ describe('audit write failures', () => {
     }
   });
 });
+
+describe('audit of the command line', () => {
+  it('when the CLI creates tokens and keys (and fails to), then its own chain records each, with no token in it', () => {
+    // The fixture made 3 tokens and 4 keys through the CLI; one more refused creation:
+    assert.throws(() => f.server.key('p1', 'aes-1', 'AES_256'));
+    const file = path.join(f.server.dataDir, 'audit-cli.log');
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Rec);
+    assert.equal(lines.filter((r) => r.operation === 'cli:token-create' && r.outcome === 'success').length, 3);
+    const keys = lines.filter((r) => r.operation === 'cli:key-create');
+    assert.deepEqual(
+      keys.filter((r) => r.outcome === 'success').map((r) => r.keyId).sort(),
+      [f.aes.key_id, f.rsa.key_id, f.convergent.key_id, f.foreign.key_id].sort(),
+    );
+    assert.equal(keys.filter((r) => r.outcome === 'failure' && r.errorCode === 'AlreadyExists').length, 1);
+    const text = readFileSync(file, 'utf8');
+    for (const t of [f.admin, f.user, f.other]) assert.ok(!text.includes(t) && !text.includes(t.split('_')[2]!));
+    assert.equal(verify(file).code, 0);
+  });
+});
