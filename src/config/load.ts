@@ -110,8 +110,3 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   checkTransport(candidate);
   return Object.freeze(candidate);
 }
-
-/** The config as it may be printed: secrets redacted. */
-export function describeConfig(c: Config): Record<string, unknown> {
-  return { ...c, pin: '<redacted>' };
-}

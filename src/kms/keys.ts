@@ -98,14 +98,6 @@ export class Keys {
     return owned(projectId, this.store.keyById(keyId));
   }
 
-  byTag(projectId: string, keyTag: string): KeyRecord {
-    return owned(projectId, this.store.keyByTag(keyTag));
-  }
-
-  byAlias(projectId: string, alias: string): KeyRecord {
-    return owned(projectId, this.store.keyByAlias(projectId, alias));
-  }
-
   /**
    * The key a caller may use for `operation`: a key of its own project (by id, tag or alias), or a
    * key of another project by id when a grant gives the caller's project that operation on it

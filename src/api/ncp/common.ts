@@ -94,26 +94,6 @@ export function nextRotationDate(key: KeyRecord): number | null {
   return key.rotationEnabled ? (key.lastRotationAt ?? key.createdAt) + key.rotationIntervalDays * DAY_MS : null;
 }
 
-/** Get Key Info's `data` (also Create Key's). */
-export function keyInfo(key: KeyRecord) {
-  return {
-    keyId: key.num,
-    keyTag: key.keyTag,
-    keyName: key.alias,
-    keyType: keyType(key.spec),
-    status: keyStatus(key.state),
-    currentVersion: key.currentVersion,
-    protectionType: PROTECTION_TYPE,
-    isConvergent: key.convergent,
-    isAutoRotation: key.rotationEnabled,
-    rotationPeriod: key.rotationIntervalDays,
-    nextRotationDate: nextRotationDate(key),
-    memo: key.description,
-    registerDate: key.createdAt,
-    destroyDate: key.deletionDate,
-  };
-}
-
 /** One item of Get Key List's `keyList`. */
 export function keyListItem(key: KeyRecord) {
   return {
@@ -126,6 +106,18 @@ export function keyListItem(key: KeyRecord) {
     isConvergent: key.convergent,
     registerDate: key.createdAt,
     destroyDate: key.deletionDate,
+  };
+}
+
+/** Get Key Info's `data` (also Create Key's): the list item plus versions, rotation and memo. */
+export function keyInfo(key: KeyRecord) {
+  return {
+    ...keyListItem(key),
+    currentVersion: key.currentVersion,
+    isAutoRotation: key.rotationEnabled,
+    rotationPeriod: key.rotationIntervalDays,
+    nextRotationDate: nextRotationDate(key),
+    memo: key.description,
   };
 }
 
