@@ -1,7 +1,7 @@
 /** Wires config → token → pool → store → domain services; shared by the server and the CLI. */
 import type { Services } from './api/services';
 import type { Config } from './config/schema';
-import type { Pkcs11Api } from './hsm/binding';
+import { HsmError, type Pkcs11Api } from './hsm/binding';
 import { Hsm } from './hsm/hsm';
 import { moduleLoader } from './hsm/module';
 import { SessionPool } from './hsm/pool';
@@ -20,6 +20,7 @@ const MAX_STALE_CREATING_MS = 10 * 60_000;
 export interface Runtime {
   readonly services: Services;
   readonly pool: SessionPool;
+  readonly hsm: Hsm;
   readonly reconciler: Reconciler;
   /** Closes the pool (C_Finalize) and the store. Call after in-flight requests have finished. */
   close(): void;
@@ -49,7 +50,18 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     { size: config.poolSize, waitMs: config.poolWaitMs, retryMaxMs: config.hsmRetryMaxMs },
     log,
   );
-  const hsm = new Hsm(pool);
+  const hsm = new Hsm(pool, { sessionCopies: config.sessionKeyCopies });
+  // Every process, not only the sweeper's: each holds its own session copies of CMKs.
+  const pruner = setInterval(() => {
+    hsm
+      .pruneCopies((ref) => {
+        const key = store.keyById(ref.keyId);
+        return key !== undefined && key.state !== 'Deleted' && store.version(ref.keyId, ref.version) !== undefined;
+      })
+      .then((n) => n > 0 && log.info('session copies of deleted keys destroyed', { copies: n }))
+      .catch((e: unknown) => log.warn('session copies not pruned', { error: e instanceof HsmError ? e.ckrName : e instanceof Error ? e.name : 'unknown' }));
+  }, config.sweepIntervalMs);
+  pruner.unref();
   const reconciler = new Reconciler(store, hsm, log, config.orphanGraceMs);
   const crypto = new Crypto(hsm, store);
   const keys = new Keys(store, hsm, log, undefined, {
@@ -82,8 +94,10 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
   return {
     services,
     pool,
+    hsm,
     reconciler,
     close() {
+      clearInterval(pruner);
       pool.close();
       store.close();
     },

@@ -10,7 +10,7 @@ export interface Target {
   readonly body?: string;
   /** Replace `[<id>]` in the body with a unique id per request (create-key aliases). */
   readonly uniqueIds?: boolean;
-  /** The status every response must have (200, or 404 for the middleware-ceiling route). */
+  /** The status every response must have. */
   readonly expectStatus: number;
 }
 

@@ -28,9 +28,9 @@
  *     Every later server start also waits for that quiet point before it is measured.
  *  4. 1 process, then N processes (KMS_WORKERS=N): every route at each connection count
  *     (N processes skip 1 connection: one connection only ever reaches one worker).
- *     Routes: /livez (HTTP ceiling: same global middleware, no HSM), Huawei create-datakey with an
- *     unknown key (middleware ceiling: auth + body parse + validation + store lookup, then 404),
- *     Huawei create-datakey (512 bits), NCP create-custom-key (256 bits, requestPlainKey), Huawei
+ *     Routes: /livez (bare HTTP ceiling: the app's global middleware only, no HSM), Huawei
+ *     describe-key (the trivial route with the SAME middleware as the key routes: auth, rate limit,
+ *     body parse, validation, key lookup, audit record, answer; no HSM work), Huawei create-datakey (512 bits), NCP create-custom-key (256 bits, requestPlainKey), Huawei
  *     decrypt-datakey, Huawei encrypt-data (1 KiB), and last Huawei create-key (it adds keys).
  *     Variant: create-datakey with KMS_AUDIT_FSYNC=false, to size the audit trail's fdatasync.
  *  5. Scale: create-key up to --scale-keys CMKs; a reconciliation pass and the raw DEK rate at that
@@ -41,7 +41,7 @@
  *  6. Profile: 1 process under create-datakey (16 connections) with node --cpu-prof; the profile is
  *     saved beside the JSON and summarised (where the event loop's time goes).
  *  7. Soak: 1 process, create-datakey for --soak seconds; RSS sampled throughout.
- * Every response must have the expected status (200; 404 for the middleware ceiling) and there
+ * Every response must have status 200 and there
  * must be no connection errors; the run says FAIL and exits 1 otherwise.
  *
  * Configuration: the service's defaults, except KMS_LOG_LEVEL=warn and KMS_RATE_LIMIT=1000000
@@ -53,7 +53,7 @@
  *
  * The load generator (autocannon) runs in this process, on the same cores as the server: absolute
  * figures include that contention and drift between runs on a shared machine; the ratios within
- * one run (route / trivial route, route / middleware 404, route / raw token rate) are what to compare.
+ * one run (route / describe-key, route / livez, route / raw token rate) are what to compare.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -151,7 +151,6 @@ function parseFlags(argv: readonly string[]): Flags {
 
 const PROJECT = 'bench';
 const BASE_KEYS = 10;
-const UNKNOWN_KEY = '00000000-0000-4000-8000-000000000000';
 
 /** The raw op each route makes, for the route / raw ratio. */
 const RAW_OF: Readonly<Record<string, string>> = {
@@ -175,9 +174,9 @@ interface Cell {
   /** Non-default settings of this cell, if any. */
   readonly variant?: string;
   /** route req/s ÷ /livez req/s at the same processes and connections */
+  ratioLivez?: number;
+  /** route req/s ÷ describe-key req/s (the trivial route with the same middleware) at the same processes and connections */
   ratioTrivial?: number;
-  /** route req/s ÷ middleware-404 req/s at the same processes and connections */
-  ratioMiddleware?: number;
   /** route req/s ÷ the raw token rate of the route's token work (1 process, in-process) */
   ratioRaw?: number;
 }
@@ -321,14 +320,14 @@ async function main(): Promise<void> {
     const H = (action: string) => `/v1.0/${PROJECT}/kms/${action}`;
     let cipherText = '';
     const targets = (): Target[] => [
-      { name: 'trivial /livez', method: 'GET', path: '/livez', expectStatus: 200 },
+      { name: '/livez', method: 'GET', path: '/livez', expectStatus: 200 },
       {
-        name: 'middleware 404',
+        name: 'describe-key',
         method: 'POST',
-        path: H('create-datakey'),
+        path: H('describe-key'),
         headers: hw,
-        body: JSON.stringify({ key_id: UNKNOWN_KEY, datakey_length: '512' }),
-        expectStatus: 404,
+        body: JSON.stringify({ key_id: key.key_id }),
+        expectStatus: 200,
       },
       {
         name: 'create-datakey',
@@ -615,14 +614,12 @@ async function stopChecked(server: Server, report: Report): Promise<void> {
 
 function computeRatios(r: Report): void {
   for (const c of r.cells) {
-    const trivial = r.cells.find(
-      (x) => x.route === 'trivial /livez' && !x.variant && x.processes === c.processes && x.result.connections === c.result.connections,
-    );
-    if (trivial && c.route !== 'trivial /livez') c.ratioTrivial = c.result.reqPerSec / trivial.result.reqPerSec;
-    const mw = r.cells.find(
-      (x) => x.route === 'middleware 404' && !x.variant && x.processes === c.processes && x.result.connections === c.result.connections,
-    );
-    if (mw && c.route !== 'middleware 404' && c.route !== 'trivial /livez') c.ratioMiddleware = c.result.reqPerSec / mw.result.reqPerSec;
+    const same = (route: string) =>
+      r.cells.find((x) => x.route === route && !x.variant && x.processes === c.processes && x.result.connections === c.result.connections);
+    const livez = same('/livez');
+    if (livez && c.route !== '/livez') c.ratioLivez = c.result.reqPerSec / livez.result.reqPerSec;
+    const trivial = same('describe-key');
+    if (trivial && c.route !== 'describe-key' && c.route !== '/livez') c.ratioTrivial = c.result.reqPerSec / trivial.result.reqPerSec;
     const rawOp = RAW_OF[c.route];
     const raw = rawOp ? r.raw[rawOp] : undefined;
     if (raw) c.ratioRaw = c.result.reqPerSec / raw.opsPerSec;
@@ -664,10 +661,10 @@ function table(r: Report): string {
   lines.push('');
   lines.push('HTTP over 127.0.0.1 (autocannon). req/s; latency ms; srv = server CPU in cores, µs/req = server CPU per request,');
   lines.push('gen = load generator cores, oth = other processes on the machine (noise); RSS MiB of all server processes before→after;');
-  lines.push("/trivial = req/s ÷ /livez, /mw = req/s ÷ middleware 404 (both at the same processes×connections); /raw = req/s ÷ the route's raw token rate");
+  lines.push("/trivial = req/s ÷ describe-key (same middleware, no HSM), /livez = req/s ÷ /livez (both at the same processes×connections); /raw = req/s ÷ the route's raw token rate");
   lines.push(
     `${pad('proc', 5)}${pad('conn', 5)}${pad('route', 19)}${lpad('keys', 6)}${lpad('req/s', 7)}${lpad('p50', 5)}${lpad('p99', 6)}${lpad('max', 6)}${lpad('err', 4)}${lpad('bad', 4)}` +
-      `${lpad('srv', 6)}${lpad('µs/req', 7)}${lpad('gen', 5)}${lpad('oth', 5)}  ${pad('RSS MiB', 10)}${lpad('/trivial', 9)}${lpad('/mw', 6)}${lpad('/raw', 6)}`,
+      `${lpad('srv', 6)}${lpad('µs/req', 7)}${lpad('gen', 5)}${lpad('oth', 5)}  ${pad('RSS MiB', 10)}${lpad('/trivial', 9)}${lpad('/livez', 7)}${lpad('/raw', 6)}`,
   );
   for (const c of r.cells) {
     const x = c.result;
@@ -675,12 +672,12 @@ function table(r: Report): string {
       `${pad(String(c.processes), 5)}${pad(String(x.connections), 5)}${pad(c.route + (c.variant ? '*' : ''), 19)}${lpad(String(c.keys), 6)}${lpad(f0(x.reqPerSec), 7)}` +
         `${lpad(String(x.latencyMs.p50), 5)}${lpad(String(x.latencyMs.p99), 6)}${lpad(String(x.latencyMs.max), 6)}${lpad(String(x.errors), 4)}${lpad(String(x.unexpected), 4)}` +
         `${lpad(f2(c.cpu.serverCores), 6)}${lpad(f0(c.serverCpuUsPerRequest), 7)}${lpad(c.cpu.loadGeneratorCores.toFixed(1), 5)}${lpad(c.cpu.otherCores.toFixed(1), 5)}  ` +
-        `${pad(`${f0(c.rssBefore.totalMiB)}→${f0(c.rssAfter.totalMiB)}`, 10)}${lpad(f2(c.ratioTrivial), 9)}${lpad(f2(c.ratioMiddleware), 6)}${lpad(f2(c.ratioRaw), 6)}`,
+        `${pad(`${f0(c.rssBefore.totalMiB)}→${f0(c.rssAfter.totalMiB)}`, 10)}${lpad(f2(c.ratioTrivial), 9)}${lpad(f2(c.ratioLivez), 7)}${lpad(f2(c.ratioRaw), 6)}`,
     );
   }
   const variants = [...new Set(r.cells.map((c) => c.variant).filter((v): v is string => v !== undefined))];
   if (variants.length > 0) lines.push(`(* = ${variants.join('; ')}; every other cell runs the defaults)`);
-  lines.push('(bad = responses with another status than expected: 200, or 404 for "middleware 404"; err = connection errors/timeouts)');
+  lines.push('(bad = responses with another status than 200; err = connection errors/timeouts)');
   lines.push('');
   lines.push('Start-up, 1 process: spawn → first 200 from /livez, then → idle (start-up background work done); median of 3');
   for (const s of r.startup) {
@@ -752,8 +749,33 @@ function table(r: Report): string {
       lines.push(`  ${pad(a ? `${lpad(pct(a[1]), 6)} ${a[0]}` : '', 44)} ${b ? `${lpad(pct(b[1]), 6)} ${b[0]}` : ''}`);
     }
   }
+  lines.push('');
+  lines.push(...targetLines(r));
   lines.push(`Duration ${String(r.meta['durationSeconds'])} s; failures: ${r.failures.length}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The issue's targets, each checked against this run's own cells. */
+function targetLines(r: Report): string[] {
+  const out = ['Targets (this run):'];
+  const main = r.cells.filter((c) => !c.variant && (c.route === 'create-datakey' || c.route === 'create-custom-key') && c.keys < r.flags.scaleKeys);
+  for (const c of main.filter((x) => x.result.connections >= 16)) {
+    const ok = (c.ratioTrivial ?? 0) >= 0.8 && c.result.errors === 0 && c.result.unexpected === 0;
+    out.push(
+      `  ${ok ? 'met    ' : 'NOT met'} ${c.route} ${c.processes}p ${c.result.connections}c ≥ 80% of describe-key: ${(100 * (c.ratioTrivial ?? 0)).toFixed(0)}%` +
+        ` (${(100 * (c.ratioLivez ?? 0)).toFixed(0)}% of /livez), errors ${c.result.errors + c.result.unexpected}`,
+    );
+  }
+  for (const c of r.cells.filter((x) => !x.variant && x.result.connections === 64 && x.keys < r.flags.scaleKeys)) {
+    const { p50, p99 } = c.result.latencyMs;
+    out.push(`  ${p99 <= 3 * Math.max(p50, 1) ? 'met    ' : 'NOT met'} ${c.route} ${c.processes}p 64c p99 ≤ 3 × p50: ${p99} ms vs ${p50} ms`);
+  }
+  const soak = r.soak as { rssAtStartMiB?: number; rssAfterTenthMiB?: number; rssAtEndMiB?: number };
+  if (soak.rssAtEndMiB !== undefined && soak.rssAfterTenthMiB !== undefined) {
+    const growth = soak.rssAtEndMiB / soak.rssAfterTenthMiB;
+    out.push(`  ${growth <= 1.1 ? 'met    ' : 'NOT met'} soak RSS flat after warm-up: ${soak.rssAfterTenthMiB.toFixed(0)} → ${soak.rssAtEndMiB.toFixed(0)} MiB (${growth.toFixed(2)}×; ${String(soak.rssAtStartMiB?.toFixed(0))} MiB before the soak)`);
+  }
+  return out;
 }
 
 main().catch((e: unknown) => {

@@ -23,6 +23,12 @@ export const ConfigSchema = Type.Object(
       maximum: 86400000,
       description: 'KMS_SWEEP_INTERVAL_MS: how often ended deletion windows and due rotations are processed (default 60000)',
     }),
+    sessionKeyCopies: Type.Integer({
+      minimum: 0,
+      maximum: 1000000,
+      description:
+        'KMS_SESSION_KEY_COPIES: most AES CMK versions per process used through an in-token session copy (C_CopyObject, still sensitive and non-extractable) instead of the token object, which SoftHSM re-reads from disk on every use; 0 = never, and new AES CMKs are then created CKA_MODIFIABLE=false (default 4096)',
+    }),
     poolWaitMs: Type.Integer({ minimum: 1, maximum: 600000, description: 'KMS_POOL_WAIT_MS: wait for a session before 503 (default 2000)' }),
     orphanGraceMs: Type.Integer({
       minimum: 0,

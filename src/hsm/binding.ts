@@ -130,6 +130,9 @@ function translate(method: string, e: unknown): HsmError {
     const name = /CKR_[A-Z_]+/.exec(e.message)?.[0] ?? `CKR_0x${e.code.toString(16)}`;
     return new HsmError(e.code, name, method);
   }
+  // Some calls (C_CopyObject in pkcs11js 2.1) throw a plain Error whose whole message is "CKR_NAME:code".
+  const plain = e instanceof Error ? /^(CKR_[A-Z_]+):(\d+)$/.exec(e.message) : null;
+  if (plain) return new HsmError(Number(plain[2]), plain[1]!, method);
   return new HsmError(CKR_BINDING_FAILURE, 'BINDING_ERROR', method);
 }
 
@@ -263,6 +266,11 @@ export class Pkcs11Module {
       this.lib.C_GetAttributeValue(s, o, types.map((type) => ({ type }))),
     );
     return new Map(got.map((a) => [a.type, a.value]));
+  }
+
+  /** C_CopyObject: a new object with the original's attributes, changed by `template` where the token allows. */
+  copyObject(s: SessionHandle, o: ObjectHandle, template: Template): ObjectHandle {
+    return call('C_CopyObject', () => this.lib.C_CopyObject(s, o, [...template])) as ObjectHandle;
   }
 
   destroyObject(s: SessionHandle, o: ObjectHandle): void {

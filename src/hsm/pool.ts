@@ -54,6 +54,9 @@ export class SessionPool {
   private slot: SlotHandle | undefined;
   private gen = 0;
   private readonly idle: Lease[] = [];
+  /** See keeperSession(). */
+  private keeper: Lease | undefined;
+  private keeperSerialNo = 0;
   private readonly busy = new Set<Lease>();
   private readonly waiters: Waiter[] = [];
   private health: PoolHealth = { up: false, reason: 'not connected yet', since: Date.now() };
@@ -87,6 +90,36 @@ export class SessionPool {
   /** Bumped by every (re-)initialisation; object handles cached under an older one are stale. */
   get generation(): number {
     return this.gen;
+  }
+
+  /**
+   * A logged-in session that is never lent out nor recycled, for session objects that must outlive
+   * any one request (Hsm's session copies of CMKs: a session object dies with the session that
+   * made it). Only inside `use`. It is not counted in the pool's size.
+   */
+  keeperSession(): { handle: SessionHandle; serial: number } {
+    if (!this.keeper || this.keeper.generation !== this.gen) {
+      const lease = this.openSession();
+      this.busy.delete(lease);
+      this.keeper = lease;
+      this.keeperSerialNo++;
+    }
+    return { handle: this.keeper.handle, serial: this.keeperSerialNo };
+  }
+
+  /** Changes whenever the keeper session is replaced or dropped: objects made in an older one are gone. */
+  get keeperSerial(): number {
+    return this.keeperSerialNo;
+  }
+
+  /** The keeper's objects can't be trusted any more (its session or the login died): start a new one when next needed. */
+  dropKeeper(): void {
+    const k = this.keeper;
+    if (!k) return;
+    this.keeper = undefined;
+    this.keeperSerialNo++;
+    if (k.generation === this.gen) this.closeQuietly(k);
+    else this.counters.dropped++;
   }
 
   get status(): PoolHealth {
@@ -131,9 +164,11 @@ export class SessionPool {
     }
   }
 
-  get stats(): { open: number; idle: number; busy: number; waiting: number; opened: number; closed: number; dropped: number; recoveries: number } {
+  get stats(): { open: number; idle: number; busy: number; keeper: number; waiting: number; opened: number; closed: number; dropped: number; recoveries: number } {
+    const keeper = this.keeper && this.keeper.generation === this.gen ? 1 : 0;
     return {
-      open: this.idle.length + this.busy.size,
+      open: this.idle.length + this.busy.size + keeper,
+      keeper,
       idle: this.idle.length,
       busy: this.busy.size,
       waiting: this.waiters.length,
@@ -160,6 +195,7 @@ export class SessionPool {
     this.rejectWaiters();
     // Busy sessions are closed when their calls return (release sees `closed`).
     for (const l of this.idle.splice(0)) this.closeQuietly(l);
+    this.dropKeeper();
     if (this.mod) {
       try {
         this.mod.finalize();
@@ -184,6 +220,11 @@ export class SessionPool {
     // Old sessions die with C_Finalize; forget them without closing (see the header comment).
     this.counters.dropped += this.idle.length;
     this.idle.length = 0;
+    if (this.keeper) {
+      this.keeper = undefined;
+      this.keeperSerialNo++;
+      this.counters.dropped++;
+    }
     this.slot = undefined;
     this.connecting = true;
     try {
@@ -306,7 +347,11 @@ export class SessionPool {
       this.closeQuietly(lease);
       // What breaks one session (C_CloseAllSessions, a logout) breaks its idle siblings too:
       // replace them now rather than let the retry land on another dead one.
-      if (fault === 'session-broken') for (const l of this.idle.splice(0)) this.closeQuietly(l);
+      // The keeper too: a logout destroys its private session objects even when the session lives.
+      if (fault === 'session-broken') {
+        for (const l of this.idle.splice(0)) this.closeQuietly(l);
+        this.dropKeeper();
+      }
     } else {
       const next = this.waiters.shift();
       if (next) {

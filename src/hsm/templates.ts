@@ -1,19 +1,28 @@
 /**
- * Every template the service hands to C_GenerateKey / C_GenerateKeyPair, built in one place with
- * secure defaults: token objects, private, sensitive, never extractable, never modifiable, and only
+ * Every template the service hands to C_GenerateKey / C_GenerateKeyPair / C_CopyObject, built in
+ * one place with secure defaults: token objects, private, sensitive, never extractable, and only
  * the usages that the object's role needs.
+ *
+ * CKA_MODIFIABLE: SoftHSM refuses C_CopyObject with CKA_TOKEN=false (CKR_ATTRIBUTE_READ_ONLY) on
+ * a non-modifiable object, so AES objects that may get a session copy (`copyable`) are created
+ * modifiable. What that opens is small and measured (test/hsm/cmk-protection.test.ts): CKA_SENSITIVE
+ * and CKA_EXTRACTABLE stay one-way (setting them back is CKR_ATTRIBUTE_READ_ONLY), the copy keeps
+ * both, and a PIN holder who could change usage flags or labels could already use every key.
  */
 import { C, type Template } from './binding';
 
-const protectedSecret = (id: Buffer, label: string): Template => [
+const protectedSecret = (id: Buffer, label: string, modifiable = false): Template => [
   { type: C.CKA_TOKEN, value: true },
   { type: C.CKA_PRIVATE, value: true },
   { type: C.CKA_SENSITIVE, value: true },
   { type: C.CKA_EXTRACTABLE, value: false },
-  { type: C.CKA_MODIFIABLE, value: false },
+  { type: C.CKA_MODIFIABLE, value: modifiable },
   { type: C.CKA_ID, value: id },
   { type: C.CKA_LABEL, value: label },
 ];
+
+/** C_CopyObject template of a session copy: everything else (sensitive, non-extractable, usages) is the original's. */
+export const sessionCopyTemplate: Template = [{ type: C.CKA_TOKEN, value: false }];
 
 const noOtherUse: Template = [
   { type: C.CKA_WRAP, value: false },
@@ -22,12 +31,12 @@ const noOtherUse: Template = [
 ];
 
 /** AES-256 CMK version: AES-GCM encrypt/decrypt only. */
-export function aesCmkTemplate(id: Buffer, label: string): Template {
+export function aesCmkTemplate(id: Buffer, label: string, copyable: boolean): Template {
   return [
     { type: C.CKA_CLASS, value: C.CKO_SECRET_KEY },
     { type: C.CKA_KEY_TYPE, value: C.CKK_AES },
     { type: C.CKA_VALUE_LEN, value: 32 },
-    ...protectedSecret(id, label),
+    ...protectedSecret(id, label, copyable),
     { type: C.CKA_ENCRYPT, value: true },
     { type: C.CKA_DECRYPT, value: true },
     { type: C.CKA_SIGN, value: false },
@@ -40,12 +49,12 @@ export function aesCmkTemplate(id: Buffer, label: string): Template {
  * Synthetic-IV key of a convergent CMK version: AES-CMAC only. A separate key, so that the CMK
  * itself is never used in two modes.
  */
-export function aesSivTemplate(id: Buffer, label: string): Template {
+export function aesSivTemplate(id: Buffer, label: string, copyable: boolean): Template {
   return [
     { type: C.CKA_CLASS, value: C.CKO_SECRET_KEY },
     { type: C.CKA_KEY_TYPE, value: C.CKK_AES },
     { type: C.CKA_VALUE_LEN, value: 32 },
-    ...protectedSecret(id, label),
+    ...protectedSecret(id, label, copyable),
     { type: C.CKA_ENCRYPT, value: false },
     { type: C.CKA_DECRYPT, value: false },
     { type: C.CKA_SIGN, value: true },

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { isKeySpecName } from '../kms/key-specs';
+import { ReadCache } from './read-cache';
 import {
   AliasTaken,
   type ApiTokenRecord,
@@ -201,6 +202,8 @@ function isAliasConflict(e: unknown): boolean {
 export class SqliteStore implements MetadataStore {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
+  /** The hot point reads (token, key, version); see read-cache.ts for why it is never stale. */
+  private readonly cache: ReadCache;
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -209,6 +212,11 @@ export class SqliteStore implements MetadataStore {
     // The CLI and the server share the file; wait for the other's write rather than failing.
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+    const dataVersion = this.db.prepare<[], number>('PRAGMA data_version').pluck();
+    this.cache = new ReadCache(
+      () => dataVersion.get()!,
+      () => this.db.inTransaction,
+    );
   }
 
   insertKey(key: NewKeyRecord): KeyRecord {
@@ -235,13 +243,17 @@ export class SqliteStore implements MetadataStore {
   }
 
   keyById(keyId: string): KeyRecord | undefined {
-    const r = this.q<[string], KeyRow>(`SELECT * FROM keys WHERE key_id = ?`).get(keyId);
-    return r && toKey(r);
+    return this.cache.get(`key:${keyId}`, () => {
+      const r = this.q<[string], KeyRow>(`SELECT * FROM keys WHERE key_id = ?`).get(keyId);
+      return r && toKey(r);
+    });
   }
 
   keyByTag(keyTag: string): KeyRecord | undefined {
-    const r = this.q<[string], KeyRow>(`SELECT * FROM keys WHERE key_tag = ?`).get(keyTag);
-    return r && toKey(r);
+    return this.cache.get(`tag:${keyTag}`, () => {
+      const r = this.q<[string], KeyRow>(`SELECT * FROM keys WHERE key_tag = ?`).get(keyTag);
+      return r && toKey(r);
+    });
   }
 
   keyByAlias(projectId: string, alias: string): KeyRecord | undefined {
@@ -324,8 +336,10 @@ export class SqliteStore implements MetadataStore {
   }
 
   version(keyId: string, version: number): VersionRecord | undefined {
-    const r = this.q<[string, number], VersionRow>(`SELECT * FROM key_versions WHERE key_id = ? AND version = ?`).get(keyId, version);
-    return r && toVersion(r);
+    return this.cache.get(`version:${keyId}:${version}`, () => {
+      const r = this.q<[string, number], VersionRow>(`SELECT * FROM key_versions WHERE key_id = ? AND version = ?`).get(keyId, version);
+      return r && toVersion(r);
+    });
   }
 
   setVersionState(keyId: string, version: number, from: VersionState, to: VersionState, at: number): boolean {
@@ -426,8 +440,10 @@ export class SqliteStore implements MetadataStore {
   }
 
   tokenById(id: string): ApiTokenRecord | undefined {
-    const r = this.q<[string], TokenRow>(`SELECT * FROM api_tokens WHERE id = ?`).get(id);
-    return r && toToken(r);
+    return this.cache.get(`token:${id}`, () => {
+      const r = this.q<[string], TokenRow>(`SELECT * FROM api_tokens WHERE id = ?`).get(id);
+      return r && toToken(r);
+    });
   }
 
   listTokens(projectId?: string): ApiTokenRecord[] {
@@ -492,6 +508,8 @@ export class SqliteStore implements MetadataStore {
       st = this.db.prepare(sql);
       this.statements.set(sql, st);
     }
+    // Our own commits don't change data_version: a statement that may write empties the cache.
+    if (!st.readonly) this.cache.clear();
     return st as unknown as Database.Statement<P, R>;
   }
 

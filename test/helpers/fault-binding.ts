@@ -30,6 +30,8 @@ export class FaultInjector {
   private rules: Rule[] = [];
   /** Successful calls per method (what really reached the token). */
   readonly calls = new Map<string, number>();
+  /** Calls per method that reached the token, whether it answered CKR_OK or an error. */
+  readonly attempts = new Map<string, number>();
   /** Calls failed by a rule, per method. */
   readonly injected = new Map<string, number>();
 
@@ -44,6 +46,7 @@ export class FaultInjector {
         if (typeof v !== 'function' || typeof prop !== 'string') return v;
         return (...args: unknown[]) => {
           this.maybeFail(prop);
+          this.attempts.set(prop, (this.attempts.get(prop) ?? 0) + 1);
           const out: unknown = (v as (...a: unknown[]) => unknown).apply(target, args);
           this.calls.set(prop, (this.calls.get(prop) ?? 0) + 1);
           return out;
