@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec node dist/src/main.js
+mapfile -t flags < <(grep -v '^#' scripts/server-node-flags | grep -v '^[[:space:]]*$')
+exec node "${flags[@]}" dist/src/main.js

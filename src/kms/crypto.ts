@@ -4,13 +4,14 @@
  * RSA-OAEP in the token and seal with it here, because SoftHSM's OAEP takes no label and so can't
  * bind a context itself (HSM-NOTES.md).
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { badRequest, invalidCiphertext, invalidState, KmsError, unsupported } from '../errors/kms-error';
 import { HsmError } from '../hsm/binding';
 import { classify } from '../hsm/ckr';
 import type { Hsm, VersionRef } from '../hsm/hsm';
 import type { KeyRecord, MetadataStore } from '../store/store';
 import type { Context } from './envelope/context';
+import { randomIv } from './envelope/iv';
 import { aad, decodeEnvelope, encodeEnvelope, encodeHeader, IV_BYTES, TAG_BYTES, type Envelope, type EnvelopeAlg } from './envelope/format';
 import { KEY_SPECS } from './key-specs';
 
@@ -92,7 +93,7 @@ export class Crypto {
     if (alg === 'rsa-oaep-hybrid') {
       const contentKey = await this.hsm.random(32);
       const wrappedKey = await this.hsm.rsaEncrypt(ref, contentKey);
-      const iv = randomBytes(IV_BYTES);
+      const iv = randomIv();
       const cipher = createCipheriv('aes-256-gcm', contentKey, iv).setAAD(ad);
       const sealed = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
       contentKey.fill(0);
@@ -101,7 +102,7 @@ export class Crypto {
       // Convergent: the IV is a CMAC (under the version's separate SIV key) of the header, context
       // and plaintext, so equal inputs give equal ciphertexts and different inputs different IVs.
       const iv =
-        alg === 'aes-gcm-siv' ? (await this.hsm.cmac(ref, Buffer.concat([ad, plaintext]))).subarray(0, IV_BYTES) : randomBytes(IV_BYTES);
+        alg === 'aes-gcm-siv' ? (await this.hsm.cmac(ref, Buffer.concat([ad, plaintext]))).subarray(0, IV_BYTES) : randomIv();
       const sealed = await this.hsm.gcmEncrypt(ref, iv, ad, plaintext);
       envelope = { alg, keyId: key.keyId, keyVersion: ref.version, iv, sealed };
     }
