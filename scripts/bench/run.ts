@@ -208,8 +208,12 @@ interface TargetRun {
   connections: number;
   /** req/s of each round, per route */
   reqPerSec: Record<string, number[]>;
+  /** server CPU µs per request of each round, per route */
+  usPerReq: Record<string, number[]>;
   /** median req/s of the route ÷ median req/s of describe-key */
   ratio: Record<string, number>;
+  /** median CPU µs/req of describe-key ÷ the route's: the same comparison in server CPU, which drifts less */
+  cpuRatio: Record<string, number>;
 }
 
 /** Routes whose req/s the issue wants ≥ 80 % of the trivial route's. */
@@ -434,16 +438,20 @@ async function main(): Promise<void> {
       for (const c of flags.connections.filter((x) => x >= 16)) {
         log(`${procs}p ${c}c target rounds: describe-key, ${TARGET_ROUTES.join(', ')} in turn, ${flags.targetRounds} rounds`);
         const runs: Record<string, number[]> = {};
+        const us: Record<string, number[]> = {};
         for (let round = 0; round < flags.targetRounds; round++) {
           for (const name of ['describe-key', ...TARGET_ROUTES]) {
             const t = targets().find((x) => x.name === name)!;
             const got = await cell(server, t, c, keysNow, undefined, false, Math.max(2, flags.seconds / 2));
             (runs[name] ??= []).push(got.result.reqPerSec);
+            (us[name] ??= []).push(got.serverCpuUsPerRequest);
           }
         }
         const base = median(runs['describe-key'] ?? []);
+        const baseUs = median(us['describe-key'] ?? []);
         const ratio = Object.fromEntries(TARGET_ROUTES.map((n) => [n, median(runs[n] ?? []) / base]));
-        report.targets.push({ processes: procs, connections: c, reqPerSec: runs, ratio });
+        const cpuRatio = Object.fromEntries(TARGET_ROUTES.map((n) => [n, baseUs / median(us[n] ?? [])]));
+        report.targets.push({ processes: procs, connections: c, reqPerSec: runs, usPerReq: us, ratio, cpuRatio });
       }
       await stopChecked(server, report);
     }
@@ -801,7 +809,7 @@ function targetLines(r: Report): string[] {
       const base = (t.reqPerSec['describe-key'] ?? []).map((x) => x.toFixed(0)).join(', ');
       out.push(
         `  ${ratio >= 0.8 ? 'met    ' : 'NOT met'} ${route} ${t.processes}p ${t.connections}c ≥ 80% of describe-key: ${(100 * ratio).toFixed(0)}%` +
-          ` (medians of ${runs} vs ${base} req/s, interleaved)`,
+          ` (medians of ${runs} vs ${base} req/s, interleaved; in server CPU per request ${(100 * (t.cpuRatio[route] ?? 0)).toFixed(0)}%)`,
       );
     }
   }

@@ -117,7 +117,7 @@ export class Hsm {
       let count = 0;
       for (const role of ['cmk', 'siv'] as const) {
         const id = objectId(ref, role);
-        for (const cls of ['secret', 'public', 'private'] as const) this.forget(s, cacheKey(id, cls));
+        for (const cls of ['secret', 'public', 'private'] as const) this.forget(s, knownKey(ref, role, cls));
         // Token objects only: a session copy would match CKA_ID too, and forget() took care of it.
         for (const h of this.pool.module.findObjects(s, [{ type: C.CKA_ID, value: id }, { type: C.CKA_TOKEN, value: true }])) {
           this.pool.module.destroyObject(s, h);
@@ -243,8 +243,7 @@ export class Hsm {
     cls: ObjectClass,
     fn: (s: SessionHandle, key: ObjectHandle) => T,
   ): Promise<T> {
-    const id = objectId(ref, role);
-    const key = cacheKey(id, cls);
+    const key = knownKey(ref, role, cls);
     return this.pool.use((s) => {
       this.syncGeneration();
       const cached = this.known.get(key);
@@ -262,7 +261,7 @@ export class Hsm {
           this.known.delete(key);
         }
       }
-      const found = this.find(s, ref, id, cls);
+      const found = this.find(s, ref, objectId(ref, role), cls);
       this.known.set(key, found);
       return fn(s, this.handleOf(found));
     }, RETRY);
@@ -348,10 +347,12 @@ export class Hsm {
   }
 }
 
+/** The `known` map's key: a plain string built per call on the hot path (the CKA_ID buffer is built only to find an object). */
+function knownKey(ref: VersionRef, role: ObjectRole, cls: ObjectClass): string {
+  return `${cls}:${ref.keyId}:${ref.version}:${role}`;
+}
+
 function isStaleHandle(e: unknown): boolean {
   return e instanceof HsmError && (e.ckrName === 'CKR_KEY_HANDLE_INVALID' || e.ckrName === 'CKR_OBJECT_HANDLE_INVALID');
 }
 
-function cacheKey(id: Buffer, cls: ObjectClass): string {
-  return `${cls}:${id.toString('hex')}`;
-}
