@@ -138,11 +138,14 @@ export class SessionPool {
    */
   async use<T>(fn: (s: SessionHandle) => T | Promise<T>, opts: { retry?: boolean } = {}): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const lease = await this.acquire();
+      // The common case (an idle session, a synchronous call) takes no extra turn of the event loop.
+      const pending = this.acquire();
+      const lease = pending instanceof Promise ? await pending : pending;
       let fault: CkrClass | undefined;
       let failure: HsmError | undefined;
       try {
-        return await fn(lease.handle);
+        const out = fn(lease.handle);
+        return out instanceof Promise ? await out : out;
       } catch (e) {
         if (e instanceof HsmError) {
           const cls = classify(e.ckrName);
@@ -278,7 +281,8 @@ export class SessionPool {
     this.retryDelay = Math.min(this.retryDelay * 2, this.options.retryMaxMs ?? 5000);
   }
 
-  private async acquire(): Promise<Lease> {
+  /** A lease at once when one is idle (or may be opened); a promise only when the caller must wait. */
+  private acquire(): Lease | Promise<Lease> {
     if (this.closed || !this.health.up) throw unavailable();
     const idle = this.idle.pop();
     if (idle) {
