@@ -3,5 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-mapfile -t flags < <(grep -v '^#' scripts/server-node-flags | grep -v '^[[:space:]]*$')
-exec node "${flags[@]}" dist/src/main.js
+exec node dist/src/main.js

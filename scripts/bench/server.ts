@@ -185,7 +185,7 @@ export class Server {
     const port = await freePort();
     const env = { ...d.env, PORT: String(port), KMS_WORKERS: String(workers), ...extraEnv };
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, [...serverNodeFlags(), ...nodeArgs, path.join(ROOT, 'dist/src/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist/src/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const url = `http://127.0.0.1:${port}`;
     let output = '';
     child.stdout?.on('data', (c: Buffer) => (output += c.toString('utf8')));
@@ -277,12 +277,4 @@ export class Server {
     clearTimeout(timer);
     return code;
   }
-}
-
-/** The flags `npm start` gives node (scripts/server-node-flags), so the benchmark runs the same server. */
-export function serverNodeFlags(): string[] {
-  return readFileSync(path.join(ROOT, 'scripts/server-node-flags'), 'utf8')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
 }
