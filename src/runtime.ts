@@ -51,18 +51,15 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     log,
   );
   const hsm = new Hsm(pool, { sessionCopies: config.sessionKeyCopies });
+  const reconciler = new Reconciler(store, hsm, log, config.orphanGraceMs);
   // Every process, not only the sweeper's: each holds its own session copies of CMKs.
   const pruner = setInterval(() => {
-    hsm
-      .pruneCopies((ref) => {
-        const key = store.keyById(ref.keyId);
-        return key !== undefined && key.state !== 'Deleted' && store.version(ref.keyId, ref.version) !== undefined;
-      })
+    reconciler
+      .pruneCopies()
       .then((n) => n > 0 && log.info('session copies of deleted keys destroyed', { copies: n }))
       .catch((e: unknown) => log.warn('session copies not pruned', { error: e instanceof HsmError ? e.ckrName : e instanceof Error ? e.name : 'unknown' }));
   }, config.sweepIntervalMs);
   pruner.unref();
-  const reconciler = new Reconciler(store, hsm, log, config.orphanGraceMs);
   const crypto = new Crypto(hsm, store);
   const keys = new Keys(store, hsm, log, undefined, {
     staleCreatingMs: Math.min(MAX_STALE_CREATING_MS, config.orphanGraceMs),

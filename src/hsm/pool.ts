@@ -223,11 +223,8 @@ export class SessionPool {
     // Old sessions die with C_Finalize; forget them without closing (see the header comment).
     this.counters.dropped += this.idle.length;
     this.idle.length = 0;
-    if (this.keeper) {
-      this.keeper = undefined;
-      this.keeperSerialNo++;
-      this.counters.dropped++;
-    }
+    // The keeper is of the old generation now: dropped, not closed, like the idle sessions.
+    this.dropKeeper();
     this.slot = undefined;
     this.connecting = true;
     try {

@@ -11,7 +11,7 @@
  * lost on the token (restored from an old backup, deleted by hand). It is logged as an error at
  * every pass and the row is kept, so nothing is silently dropped and an operator can restore.
  */
-import type { Hsm, TokenObject } from '../hsm/hsm';
+import type { Hsm, TokenObject, VersionRef } from '../hsm/hsm';
 import type { Logger } from '../log/logger';
 import type { MetadataStore } from './store';
 
@@ -88,8 +88,16 @@ export class Reconciler {
     return { objects: objects.length, orphans: orphanRefs.size, destroyed, missing };
   }
 
+  /**
+   * Destroys this process's session copies of versions no longer referenced (deleted by another
+   * process; this one's deletions destroy theirs at once). Every process runs it, not only the sweeper's.
+   */
+  pruneCopies(): Promise<number> {
+    return this.hsm.pruneCopies((ref) => this.referenced(ref));
+  }
+
   /** Objects are in use while their key row is not Deleted and their version row exists (Creating included). */
-  private referenced(o: TokenObject): boolean {
+  private referenced(o: VersionRef): boolean {
     const key = this.store.keyById(o.keyId);
     if (!key || key.state === 'Deleted') return false;
     return this.store.version(o.keyId, o.version) !== undefined;
