@@ -5,7 +5,7 @@
  *
  * CKA_MODIFIABLE: SoftHSM refuses C_CopyObject with CKA_TOKEN=false (CKR_ATTRIBUTE_READ_ONLY) on
  * a non-modifiable object, so AES objects that may get a session copy (`copyable`) are created
- * modifiable. What that opens is small and measured (test/hsm/cmk-protection.test.ts): CKA_SENSITIVE
+ * modifiable. What that opens is small and measured (test/hsm/session-copies.test.ts): CKA_SENSITIVE
  * and CKA_EXTRACTABLE stay one-way (setting them back is CKR_ATTRIBUTE_READ_ONLY), the copy keeps
  * both, and a PIN holder who could change usage flags or labels could already use every key.
  */
