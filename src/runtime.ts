@@ -50,7 +50,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     { size: config.poolSize, waitMs: config.poolWaitMs, retryMaxMs: config.hsmRetryMaxMs },
     log,
   );
-  const hsm = new Hsm(pool, { sessionCopies: config.sessionKeyCopies });
+  const hsm = new Hsm(pool, { sessionCopies: config.sessionKeyCopies, batchPerTurn: config.hsmBatch });
   const reconciler = new Reconciler(store, hsm, log, config.orphanGraceMs);
   // Every process, not only the sweeper's: each holds its own session copies of CMKs.
   const pruner = setInterval(() => {
@@ -78,7 +78,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     tokens: new ApiTokens(store),
     keys,
     crypto,
-    dataKeys: new DataKeys(hsm, crypto),
+    dataKeys: new DataKeys(crypto),
     signing: new Signing(hsm, store),
     random: (bytes: number) => hsm.random(bytes),
     log,

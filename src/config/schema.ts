@@ -29,6 +29,10 @@ export const ConfigSchema = Type.Object(
       description:
         'KMS_SESSION_KEY_COPIES: most AES CMK versions per process used through an in-token session copy (C_CopyObject, still sensitive and non-extractable) instead of the token object, which SoftHSM re-reads from disk on every use; 0 = never, and new AES CMKs are then created CKA_MODIFIABLE=false (default 4096)',
     }),
+    hsmBatch: Type.Boolean({
+      description:
+        'KMS_HSM_BATCH: run the AES and random token calls of one event-loop turn back to back, for warm CPU caches (~13 µs less CPU per data key under load, one event-loop hop more latency; default true)',
+    }),
     poolWaitMs: Type.Integer({ minimum: 1, maximum: 600000, description: 'KMS_POOL_WAIT_MS: wait for a session before 503 (default 2000)' }),
     orphanGraceMs: Type.Integer({
       minimum: 0,

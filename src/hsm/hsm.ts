@@ -16,6 +16,7 @@
 import { C, HsmError, type Mechanism, type ObjectHandle, type SessionHandle } from './binding';
 import { classify } from './ckr';
 import type { SessionPool } from './pool';
+import { TurnBatch } from './turn-batch';
 import { aesCmkTemplate, aesSivTemplate, rsaCmkTemplates, sessionCopyTemplate } from './templates';
 
 /** One version of one CMK; `role` tells the objects of that version apart. */
@@ -70,6 +71,8 @@ interface Known {
 export interface HsmOptions {
   /** Most session copies this process keeps (KMS_SESSION_KEY_COPIES); 0 = none. */
   readonly sessionCopies: number;
+  /** Run the symmetric crypto calls of one event-loop turn back to back (turn-batch.ts); default true. */
+  readonly batchPerTurn?: boolean;
 }
 
 export class Hsm {
@@ -77,11 +80,14 @@ export class Hsm {
   private knownGeneration = 0;
   private copies = 0;
   private copiesKeeper = -1;
+  private readonly batch: TurnBatch;
 
   constructor(
     readonly pool: SessionPool,
     private readonly options: HsmOptions = { sessionCopies: 0 },
-  ) {}
+  ) {
+    this.batch = new TurnBatch(options.batchPerTurn ?? true);
+  }
 
   /** Whether new AES versions are made copyable (CKA_MODIFIABLE=true; see templates.ts). */
   get copiesEnabled(): boolean {
@@ -89,7 +95,7 @@ export class Hsm {
   }
 
   random(length: number): Promise<Buffer> {
-    return this.pool.use((s) => this.pool.module.generateRandom(s, length), RETRY);
+    return this.batch.run(() => this.pool.use((s) => this.pool.module.generateRandom(s, length), RETRY));
   }
 
   async createAesVersion(ref: VersionRef, withSiv: boolean): Promise<void> {
@@ -129,21 +135,44 @@ export class Hsm {
   }
 
   gcmEncrypt(ref: VersionRef, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer> {
-    return this.withObject(ref, 'cmk', 'secret', (s, key) =>
-      this.pool.module.encrypt(s, { kind: 'aes-gcm', iv, aad }, key, plaintext, plaintext.length + GCM_TAG),
+    return this.batch.run(() =>
+      this.withObject(ref, 'cmk', 'secret', (s, key) =>
+        this.pool.module.encrypt(s, { kind: 'aes-gcm', iv, aad }, key, plaintext, plaintext.length + GCM_TAG),
+      ),
+    );
+  }
+
+  /**
+   * `length` random bytes from the token and their GCM encryption under `ref`, in one visit to the
+   * token: a data key costs one lease and one turn of the event loop, not two of each.
+   */
+  gcmEncryptRandom(ref: VersionRef, length: number, iv: Buffer, aad: Buffer): Promise<{ plaintext: Buffer; sealed: Buffer }> {
+    return this.batch.run(() =>
+      this.withObject(ref, 'cmk', 'secret', (s, key) => {
+        const m = this.pool.module;
+        const plaintext = m.generateRandom(s, length);
+        try {
+          return { plaintext, sealed: m.encrypt(s, { kind: 'aes-gcm', iv, aad }, key, plaintext, length + GCM_TAG) };
+        } catch (e) {
+          plaintext.fill(0);
+          throw e;
+        }
+      }),
     );
   }
 
   /** Throws HsmError of class bad-input when the tag, AAD or key does not match. */
   gcmDecrypt(ref: VersionRef, iv: Buffer, aad: Buffer, sealed: Buffer): Promise<Buffer> {
-    return this.withObject(ref, 'cmk', 'secret', (s, key) =>
-      this.pool.module.decrypt(s, { kind: 'aes-gcm', iv, aad }, key, sealed, sealed.length),
+    return this.batch.run(() =>
+      this.withObject(ref, 'cmk', 'secret', (s, key) =>
+        this.pool.module.decrypt(s, { kind: 'aes-gcm', iv, aad }, key, sealed, sealed.length),
+      ),
     );
   }
 
   cmac(ref: VersionRef, data: Buffer): Promise<Buffer> {
-    return this.withObject(ref, 'siv', 'secret', (s, key) =>
-      this.pool.module.sign(s, { kind: 'aes-cmac' }, key, data, 16),
+    return this.batch.run(() =>
+      this.withObject(ref, 'siv', 'secret', (s, key) => this.pool.module.sign(s, { kind: 'aes-cmac' }, key, data, 16)),
     );
   }
 

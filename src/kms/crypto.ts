@@ -50,6 +50,15 @@ function assertContext(key: KeyRecord, context: Context, field: string): void {
   }
 }
 
+/** What every seal starts from: the key is usable, the newest version, the algorithm and the AAD. */
+function sealing(key: KeyRecord, context: Context, contextField: string): { ref: VersionRef; alg: EnvelopeAlg; ad: Buffer } {
+  assertUsable(key);
+  assertContext(key, context, contextField);
+  const ref: VersionRef = { keyId: key.keyId, version: key.currentVersion };
+  const alg = algFor(key);
+  return { ref, alg, ad: aad(encodeHeader({ alg, keyId: key.keyId, keyVersion: ref.version }), context) };
+}
+
 export interface Fields {
   /** The dialect's name for the plaintext and context fields, for errors that name them. */
   readonly plaintext: string;
@@ -83,12 +92,7 @@ export class Crypto {
   }
 
   async seal(key: KeyRecord, plaintext: Buffer, context: Context, contextField: string): Promise<Sealed> {
-    assertUsable(key);
-    assertContext(key, context, contextField);
-    const ref: VersionRef = { keyId: key.keyId, version: key.currentVersion };
-    const alg = algFor(key);
-    const header = encodeHeader({ alg, keyId: key.keyId, keyVersion: ref.version });
-    const ad = aad(header, context);
+    const { ref, alg, ad } = sealing(key, context, contextField);
     let envelope: Envelope;
     if (alg === 'rsa-oaep-hybrid') {
       const contentKey = await this.hsm.random(32);
@@ -107,6 +111,26 @@ export class Crypto {
       envelope = { alg, keyId: key.keyId, keyVersion: ref.version, iv, sealed };
     }
     return { ciphertext: encodeEnvelope(envelope), keyVersion: ref.version };
+  }
+
+  /**
+   * `length` fresh random bytes from the token, sealed under the key's newest version. An AES-GCM
+   * key does both in one token call (Hsm.gcmEncryptRandom); the others draw, then seal.
+   */
+  async sealRandom(key: KeyRecord, length: number, context: Context, contextField: string): Promise<Sealed & { plaintext: Buffer }> {
+    const { ref, alg, ad } = sealing(key, context, contextField);
+    if (alg !== 'aes-gcm') {
+      const plaintext = await this.hsm.random(length);
+      try {
+        return { plaintext, ...(await this.seal(key, plaintext, context, contextField)) };
+      } catch (e) {
+        plaintext.fill(0);
+        throw e;
+      }
+    }
+    const iv = randomIv();
+    const { plaintext, sealed } = await this.hsm.gcmEncryptRandom(ref, length, iv, ad);
+    return { plaintext, ciphertext: encodeEnvelope({ alg, keyId: key.keyId, keyVersion: ref.version, iv, sealed }), keyVersion: ref.version };
   }
 
   async open(key: KeyRecord, ciphertext: Buffer, context: Context, contextField: string): Promise<Opened> {

@@ -1,6 +1,5 @@
 /** Data keys (Huawei DEKs, NCP custom keys): drawn from the token's RNG and sealed under a CMK. */
 import { badRequest } from '../errors/kms-error';
-import type { Hsm } from '../hsm/hsm';
 import type { KeyRecord } from '../store/store';
 import type { Context } from './envelope/context';
 import { assertUsable, type Crypto, type Sealed } from './crypto';
@@ -11,18 +10,13 @@ export interface DataKey extends Sealed {
 }
 
 export class DataKeys {
-  constructor(
-    private readonly hsm: Hsm,
-    private readonly crypto: Crypto,
-  ) {}
+  constructor(private readonly crypto: Crypto) {}
 
   async create(key: KeyRecord, lengthBytes: number, context: Context, fields: { length: string; context: string }): Promise<DataKey> {
     assertUsable(key);
     if (lengthBytes > KEY_SPECS[key.spec].maxDataKeyBytes) {
       throw badRequest('The data key is too long for this key spec.', { field: fields.length, reason: 'invalid', rule: 'rsa-max' });
     }
-    const plaintext = await this.hsm.random(lengthBytes);
-    const sealed = await this.crypto.seal(key, plaintext, context, fields.context);
-    return { plaintext, ...sealed };
+    return this.crypto.sealRandom(key, lengthBytes, context, fields.context);
   }
 }

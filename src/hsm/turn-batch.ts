@@ -1,0 +1,39 @@
+/**
+ * Token calls of one event-loop turn, run back to back in the turn's check phase (setImmediate)
+ * instead of one by one between the HTTP work of their requests.
+ *
+ * Why: measured under load (64 connections, bench/README.md), a data key's PKCS#11 calls took
+ * ~17 µs when each ran right after its own request's parsing and ~11 µs when the turn's calls ran
+ * together (SoftHSM's key set-up in C_EncryptInit stays in the CPU caches), and the whole request
+ * ~13 µs less server CPU. The price is one hop of the event loop per call, a few µs of latency.
+ *
+ * Each job keeps its own pool lease, retry and errors; only when it starts changes. For calls of
+ * microseconds: an RSA private-key operation (~1 ms) gains nothing from a warm cache and would
+ * only hold up the turn.
+ */
+export class TurnBatch {
+  private queue: Array<() => void> = [];
+
+  constructor(private readonly enabled: boolean) {}
+
+  run<T>(job: () => Promise<T>): Promise<T> {
+    if (!this.enabled) return job();
+    return new Promise<T>((resolve, reject) => {
+      if (this.queue.length === 0) setImmediate(this.flush);
+      this.queue.push(() => {
+        try {
+          job().then(resolve, reject);
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+  }
+
+  /** A job queued while this runs (after the swap) schedules the next turn's flush. */
+  private readonly flush = (): void => {
+    const jobs = this.queue;
+    this.queue = [];
+    for (const start of jobs) start();
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * The token calls of one event-loop turn (src/hsm/turn-batch.ts) and a data key in one token visit
+ * (Hsm.gcmEncryptRandom), in process on a real SoftHSM token; the module is wrapped in the
+ * fault-injecting proxy to count calls and to break a session.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config/load';
+import { HsmError } from '../../src/hsm/binding';
+import { classify } from '../../src/hsm/ckr';
+import type { VersionRef } from '../../src/hsm/hsm';
+import { createLogger } from '../../src/log/logger';
+import { openRuntime, type Runtime } from '../../src/runtime';
+import { FaultInjector } from '../helpers/fault-binding';
+import { ROOT } from '../helpers/server';
+
+let dataDir: string;
+let env: NodeJS.ProcessEnv;
+let runtime: Runtime | undefined;
+let faults: FaultInjector;
+let key: VersionRef;
+
+const tokenCalls = () => (['generateRandom', 'encrypt', 'decrypt'] as const).reduce((n, m) => n + (faults.attempts.get(m) ?? 0), 0);
+
+function open(batch: boolean): Runtime {
+  runtime?.close();
+  faults = new FaultInjector(loadConfig(env).tokenLabel);
+  runtime = openRuntime(loadConfig({ ...env, KMS_HSM_BATCH: batch ? 'true' : 'false' }), createLogger('warn', new PassThrough()), { wrapModule: faults.wrap });
+  return runtime;
+}
+
+before(() => {
+  dataDir = mkdtempSync(path.join(tmpdir(), 'p11kms-batch-'));
+  env = { ...process.env, KMS_DATA_DIR: dataDir, KMS_POOL_SIZE: '2', KMS_SWEEP_INTERVAL_MS: '86400000' };
+  delete env['SOFTHSM2_CONF'];
+  execFileSync('bash', [path.join(ROOT, 'scripts/dev-token.sh')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const out = execFileSync(process.execPath, [path.join(ROOT, 'bin/p11kms.js'), 'key', 'create', '--project', 'p1', '--alias', 'k', '--spec', 'AES_256'], {
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  key = { keyId: (JSON.parse(out) as { key_id: string }).key_id, version: 1 };
+});
+
+after(() => {
+  runtime?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('token calls batched per event-loop turn (KMS_HSM_BATCH=true, the default)', () => {
+  before(() => open(true));
+
+  it('when data keys are asked for in one turn, then no call reaches the token in that turn, and each is a fresh key that the CMK opens', async () => {
+    await runtime!.hsm.random(8); // logged in, the session pool warm
+    const before = tokenCalls();
+    const aad = Buffer.from('header-and-context');
+    const ivs = [randomBytes(12), randomBytes(12), randomBytes(12)];
+    const pending = ivs.map((iv) => runtime!.hsm.gcmEncryptRandom(key, 64, iv, aad));
+    assert.equal(tokenCalls(), before, 'deferred to the check phase');
+    const dks = await Promise.all(pending);
+    assert.equal(tokenCalls() - before, 3 * 2, 'one C_GenerateRandom and one C_Encrypt per data key');
+    assert.equal(new Set(dks.map((d) => d.plaintext.toString('hex'))).size, 3);
+    for (const [i, dk] of dks.entries()) {
+      assert.equal(dk.plaintext.length, 64);
+      assert.equal(dk.sealed.length, 64 + 16);
+      assert.deepEqual(await runtime!.hsm.gcmDecrypt(key, ivs[i]!, aad, dk.sealed), dk.plaintext);
+    }
+  });
+
+  it('when one call of a turn is refused by the token, then only its caller gets the error', async () => {
+    const iv = randomBytes(12);
+    const aad = Buffer.from('aad');
+    const sealed = await runtime!.hsm.gcmEncrypt(key, iv, aad, Buffer.from('secret'));
+    const tampered = Buffer.from(sealed);
+    tampered[0]! ^= 1;
+    const [bad, good, random] = await Promise.allSettled([
+      runtime!.hsm.gcmDecrypt(key, iv, aad, tampered),
+      runtime!.hsm.gcmDecrypt(key, iv, aad, sealed),
+      runtime!.hsm.random(16),
+    ]);
+    assert.equal(bad.status, 'rejected');
+    assert.ok(bad.status === 'rejected' && bad.reason instanceof HsmError && classify(bad.reason.ckrName) === 'bad-input');
+    assert.deepEqual(good.status === 'fulfilled' && good.value, Buffer.from('secret'));
+    assert.equal(random.status === 'fulfilled' && random.value.length, 16);
+  });
+
+  it('when the session breaks between the draw and the seal, then the data key is drawn again on a fresh session and still opens', async () => {
+    const randomBefore = faults.attempts.get('generateRandom') ?? 0;
+    faults.fail('encrypt', 'CKR_SESSION_HANDLE_INVALID');
+    const iv = randomBytes(12);
+    const aad = Buffer.from('aad');
+    const dk = await runtime!.hsm.gcmEncryptRandom(key, 32, iv, aad);
+    assert.equal((faults.attempts.get('generateRandom') ?? 0) - randomBefore, 2, 'the first draw was thrown away');
+    assert.deepEqual(await runtime!.hsm.gcmDecrypt(key, iv, aad, dk.sealed), dk.plaintext);
+  });
+});
+
+describe('token calls not batched (KMS_HSM_BATCH=false)', () => {
+  before(() => open(false));
+
+  it('when a data key is asked for, then its token calls are made in the same turn', async () => {
+    await runtime!.hsm.random(8);
+    const before = tokenCalls();
+    const pending = runtime!.hsm.gcmEncryptRandom(key, 32, randomBytes(12), Buffer.from('aad'));
+    assert.equal(tokenCalls() - before, 2);
+    assert.equal((await pending).plaintext.length, 32);
+  });
+});
