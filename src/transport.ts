@@ -8,6 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import type { Express } from 'express';
+import { serverClasses } from './api/http-classes';
 import type { Edge } from './api/middleware/edge';
 import { ProjectRateLimits } from './api/middleware/rate-limit';
 import { workerSlot } from './cluster';
@@ -30,9 +31,11 @@ export function openEdge(config: Config): Edge {
 }
 
 export function createServer(app: Express, config: Config): http.Server | https.Server {
-  if (config.tlsCert === undefined || config.tlsKey === undefined) return http.createServer(app);
+  const classes = serverClasses(app);
+  if (config.tlsCert === undefined || config.tlsKey === undefined) return http.createServer({ ...classes }, app);
   return https.createServer(
     {
+      ...classes,
       cert: readFileSync(config.tlsCert),
       key: readFileSync(config.tlsKey),
       minVersion: 'TLSv1.2',

@@ -12,6 +12,9 @@
  * the bound, and for versions made non-modifiable (which SoftHSM refuses to copy), the token object
  * is used as before. A copy is destroyed with its version, and `pruneCopies` drops copies of
  * versions that another process deleted.
+ *
+ * The AES and random calls go through a TurnBatch (turn-batch.ts): those of one event-loop turn run
+ * back to back, and a data key is drawn and sealed in one of them (gcmEncryptRandom).
  */
 import { C, HsmError, type Mechanism, type ObjectHandle, type SessionHandle } from './binding';
 import { classify } from './ckr';
