@@ -278,19 +278,23 @@ export class Pkcs11Module {
   }
 
   /** One-shot encrypt: no multi-part state is left in the session, whatever happens. */
+  // Outputs: ciphertexts and signatures are public and go in Node's pooled small-buffer slabs
+  // (allocUnsafe, no zero-fill, no ArrayBuffer of their own); plaintexts get a buffer of their own,
+  // returned without a copy, so the caller's fill(0) wipes the only one.
+
   encrypt(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, outLength: number): Buffer {
     call('C_EncryptInit', () => this.lib.C_EncryptInit(s, toRaw(m), key));
-    return Buffer.from(call('C_Encrypt', () => this.lib.C_Encrypt(s, data, Buffer.alloc(outLength))));
+    return call('C_Encrypt', () => this.lib.C_Encrypt(s, data, Buffer.allocUnsafe(outLength)));
   }
 
   decrypt(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, outLength: number): Buffer {
     call('C_DecryptInit', () => this.lib.C_DecryptInit(s, toRaw(m), key));
-    return Buffer.from(call('C_Decrypt', () => this.lib.C_Decrypt(s, data, Buffer.alloc(outLength))));
+    return call('C_Decrypt', () => this.lib.C_Decrypt(s, data, Buffer.alloc(outLength)));
   }
 
   sign(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, outLength: number): Buffer {
     call('C_SignInit', () => this.lib.C_SignInit(s, toRaw(m), key));
-    return Buffer.from(call('C_Sign', () => this.lib.C_Sign(s, data, Buffer.alloc(outLength))));
+    return call('C_Sign', () => this.lib.C_Sign(s, data, Buffer.allocUnsafe(outLength)));
   }
 
   /** False for a signature that does not verify; throws only for real failures. */

@@ -58,6 +58,8 @@ export interface TokenObject extends VersionRef {
 
 /** Crypto with an existing key, random, lookups: safe to run twice, so retried once after a fault. */
 const RETRY = { retry: true } as const;
+/** Most random bytes drawn at once for the data keys of one flush (see drawDataKey). */
+const TURN_RANDOM_MAX = 2048;
 const LIST_CHUNK = 256;
 
 /** A version's object as this process knows it: the token object's handle and, maybe, a session copy. */
@@ -84,12 +86,15 @@ export class Hsm {
   private copies = 0;
   private copiesKeeper = -1;
   private readonly batch: TurnBatch;
+  /** The running flush's draw for its data keys; zeroed and dropped when the flush ends. */
+  private turnRandom: Buffer | undefined;
+  private turnRandomAt = 0;
 
   constructor(
     readonly pool: SessionPool,
     private readonly options: HsmOptions = { sessionCopies: 0 },
   ) {
-    this.batch = new TurnBatch(options.batchPerTurn ?? true);
+    this.batch = new TurnBatch(options.batchPerTurn ?? true, () => this.dropTurnRandom());
   }
 
   /** Whether new AES versions are made copyable (CKA_MODIFIABLE=true; see templates.ts). */
@@ -153,7 +158,7 @@ export class Hsm {
     return this.batch.run(() =>
       this.withObject(ref, 'cmk', 'secret', (s, key) => {
         const m = this.pool.module;
-        const plaintext = m.generateRandom(s, length);
+        const plaintext = this.drawDataKey(s, length);
         try {
           return { plaintext, sealed: m.encrypt(s, { kind: 'aes-gcm', iv, aad }, key, plaintext, length + GCM_TAG) };
         } catch (e) {
@@ -162,6 +167,34 @@ export class Hsm {
         }
       }),
     );
+  }
+
+  /**
+   * A data key's bytes from the token's RNG. Inside a flush, one C_GenerateRandom serves the data
+   * keys of the whole flush (about 2 µs a call under load, most of it per-call overhead): each key
+   * gets its own copy, its bytes are zeroed in the draw at once, and the rest of the draw is zeroed
+   * when the flush ends, so no drawn byte outlives the turn it was drawn in.
+   */
+  private drawDataKey(s: SessionHandle, length: number): Buffer {
+    let draw = this.turnRandom;
+    if (draw === undefined || this.turnRandomAt + length > draw.length) {
+      // Enough for the rest of the flush's jobs, as if each were a data key of this length.
+      const wanted = Math.min(TURN_RANDOM_MAX, length * this.batch.remaining);
+      if (wanted <= length) return this.pool.module.generateRandom(s, length);
+      this.dropTurnRandom();
+      draw = this.turnRandom = this.pool.module.generateRandom(s, wanted);
+    }
+    const key = Buffer.alloc(length);
+    draw.copy(key, 0, this.turnRandomAt, this.turnRandomAt + length);
+    draw.fill(0, this.turnRandomAt, this.turnRandomAt + length);
+    this.turnRandomAt += length;
+    return key;
+  }
+
+  private dropTurnRandom(): void {
+    this.turnRandom?.fill(0);
+    this.turnRandom = undefined;
+    this.turnRandomAt = 0;
   }
 
   /** Throws HsmError of class bad-input when the tag, AAD or key does not match. */

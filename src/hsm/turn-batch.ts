@@ -13,8 +13,18 @@
  */
 export class TurnBatch {
   private queue: Array<() => void> = [];
+  private left = 0;
 
-  constructor(private readonly enabled: boolean) {}
+  /** `onEnd` runs after each flush: what a flush shares between its jobs is dropped there. */
+  constructor(
+    private readonly enabled: boolean,
+    private readonly onEnd: () => void = () => undefined,
+  ) {}
+
+  /** Jobs of the running flush not yet finished starting, this one included; 0 outside a flush. */
+  get remaining(): number {
+    return this.left;
+  }
 
   run<T>(job: () => Promise<T>): Promise<T> {
     if (!this.enabled) return job();
@@ -34,6 +44,14 @@ export class TurnBatch {
   private readonly flush = (): void => {
     const jobs = this.queue;
     this.queue = [];
-    for (const start of jobs) start();
+    try {
+      for (let i = 0; i < jobs.length; i++) {
+        this.left = jobs.length - i;
+        jobs[i]!();
+      }
+    } finally {
+      this.left = 0;
+      this.onEnd();
+    }
   };
 }

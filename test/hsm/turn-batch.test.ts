@@ -64,13 +64,29 @@ describe('token calls batched per event-loop turn (KMS_HSM_BATCH=true, the defau
     const pending = ivs.map((iv) => runtime!.hsm.gcmEncryptRandom(key, 64, iv, aad));
     assert.equal(tokenCalls(), before, 'deferred to the check phase');
     const dks = await Promise.all(pending);
-    assert.equal(tokenCalls() - before, 3 * 2, 'one C_GenerateRandom and one C_Encrypt per data key');
+    assert.equal(tokenCalls() - before, 1 + 3, 'one C_GenerateRandom for the turn, one C_Encrypt per data key');
     assert.equal(new Set(dks.map((d) => d.plaintext.toString('hex'))).size, 3);
     for (const [i, dk] of dks.entries()) {
       assert.equal(dk.plaintext.length, 64);
       assert.equal(dk.sealed.length, 64 + 16);
       assert.deepEqual(await runtime!.hsm.gcmDecrypt(key, ivs[i]!, aad, dk.sealed), dk.plaintext);
     }
+  });
+
+  it('when many data keys are asked for in one turn, then one C_GenerateRandom serves them all, and each key is its own', async () => {
+    const before = faults.attempts.get('generateRandom') ?? 0;
+    const aad = Buffer.from('aad');
+    const ivs = Array.from({ length: 8 }, () => randomBytes(12));
+    const dks = await Promise.all(ivs.map((iv) => runtime!.hsm.gcmEncryptRandom(key, 64, iv, aad)));
+    assert.equal((faults.attempts.get('generateRandom') ?? 0) - before, 1);
+    assert.equal(new Set(dks.map((d) => d.plaintext.toString('hex'))).size, 8);
+    for (const dk of dks) assert.ok(!dk.plaintext.equals(Buffer.alloc(64)), 'not the zeroed draw');
+    for (const [i, dk] of dks.entries()) assert.deepEqual(await runtime!.hsm.gcmDecrypt(key, ivs[i]!, aad, dk.sealed), dk.plaintext);
+    // One per turn: keys asked for in separate turns draw each time.
+    const one = await runtime!.hsm.gcmEncryptRandom(key, 64, randomBytes(12), aad);
+    const two = await runtime!.hsm.gcmEncryptRandom(key, 64, randomBytes(12), aad);
+    assert.equal((faults.attempts.get('generateRandom') ?? 0) - before, 3);
+    assert.notDeepEqual(one.plaintext, two.plaintext);
   });
 
   it('when one call of a turn is refused by the token, then only its caller gets the error', async () => {

@@ -106,7 +106,9 @@ export function decodeEnvelope(b: Buffer): Envelope {
  * context is length-prefixed, so no two (header, context) pairs give the same bytes.
  */
 export function aad(header: Buffer, context: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(context.length);
-  return Buffer.concat([header, len, context]);
+  const out = Buffer.allocUnsafe(header.length + 4 + context.length);
+  header.copy(out, 0);
+  out.writeUInt32BE(context.length, header.length);
+  context.copy(out, header.length + 4);
+  return out;
 }
