@@ -169,34 +169,6 @@ export class Hsm {
     );
   }
 
-  /**
-   * A data key's bytes from the token's RNG. Inside a flush, one C_GenerateRandom serves the data
-   * keys of the whole flush (about 2 µs a call under load, most of it per-call overhead): each key
-   * gets its own copy, its bytes are zeroed in the draw at once, and the rest of the draw is zeroed
-   * when the flush ends, so no drawn byte outlives the turn it was drawn in.
-   */
-  private drawDataKey(s: SessionHandle, length: number): Buffer {
-    let draw = this.turnRandom;
-    if (draw === undefined || this.turnRandomAt + length > draw.length) {
-      // Enough for the rest of the flush's jobs, as if each were a data key of this length.
-      const wanted = Math.min(TURN_RANDOM_MAX, length * this.batch.remaining);
-      if (wanted <= length) return this.pool.module.generateRandom(s, length);
-      this.dropTurnRandom();
-      draw = this.turnRandom = this.pool.module.generateRandom(s, wanted);
-    }
-    const key = Buffer.alloc(length);
-    draw.copy(key, 0, this.turnRandomAt, this.turnRandomAt + length);
-    draw.fill(0, this.turnRandomAt, this.turnRandomAt + length);
-    this.turnRandomAt += length;
-    return key;
-  }
-
-  private dropTurnRandom(): void {
-    this.turnRandom?.fill(0);
-    this.turnRandom = undefined;
-    this.turnRandomAt = 0;
-  }
-
   /** Throws HsmError of class bad-input when the tag, AAD or key does not match. */
   gcmDecrypt(ref: VersionRef, iv: Buffer, aad: Buffer, sealed: Buffer): Promise<Buffer> {
     return this.batch.run(() =>
@@ -377,6 +349,34 @@ export class Hsm {
       else k.noCopy = true;
       return k.token;
     }
+  }
+
+  /**
+   * A data key's bytes from the token's RNG. Inside a flush, one C_GenerateRandom serves the data
+   * keys of the whole flush (about 2 µs a call under load, most of it per-call overhead): each key
+   * gets its own copy, its bytes are zeroed in the draw at once, and the rest of the draw is zeroed
+   * when the flush ends, so no drawn byte outlives the turn it was drawn in.
+   */
+  private drawDataKey(s: SessionHandle, length: number): Buffer {
+    let draw = this.turnRandom;
+    if (draw === undefined || this.turnRandomAt + length > draw.length) {
+      // Enough for the rest of the flush's jobs, as if each were a data key of this length.
+      const wanted = Math.min(TURN_RANDOM_MAX, length * this.batch.remaining);
+      if (wanted <= length) return this.pool.module.generateRandom(s, length);
+      this.dropTurnRandom();
+      draw = this.turnRandom = this.pool.module.generateRandom(s, wanted);
+    }
+    const key = Buffer.alloc(length);
+    draw.copy(key, 0, this.turnRandomAt, this.turnRandomAt + length);
+    draw.fill(0, this.turnRandomAt, this.turnRandomAt + length);
+    this.turnRandomAt += length;
+    return key;
+  }
+
+  private dropTurnRandom(): void {
+    this.turnRandom?.fill(0);
+    this.turnRandom = undefined;
+    this.turnRandomAt = 0;
   }
 
   /** Drops what this process knows of one object, destroying its session copy. */
