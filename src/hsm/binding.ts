@@ -277,11 +277,11 @@ export class Pkcs11Module {
     call('C_DestroyObject', () => this.lib.C_DestroyObject(s, o));
   }
 
-  /** One-shot encrypt: no multi-part state is left in the session, whatever happens. */
   // Outputs: ciphertexts and signatures are public and go in Node's pooled small-buffer slabs
   // (allocUnsafe, no zero-fill, no ArrayBuffer of their own); plaintexts get a buffer of their own,
   // returned without a copy, so the caller's fill(0) wipes the only one.
 
+  /** One-shot encrypt: no multi-part state is left in the session, whatever happens. */
   encrypt(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, outLength: number): Buffer {
     call('C_EncryptInit', () => this.lib.C_EncryptInit(s, toRaw(m), key));
     return call('C_Encrypt', () => this.lib.C_Encrypt(s, data, Buffer.allocUnsafe(outLength)));

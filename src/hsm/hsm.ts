@@ -420,4 +420,3 @@ function knownKey(ref: VersionRef, role: ObjectRole, cls: ObjectClass): string {
 function isStaleHandle(e: unknown): boolean {
   return e instanceof HsmError && (e.ckrName === 'CKR_KEY_HANDLE_INVALID' || e.ckrName === 'CKR_OBJECT_HANDLE_INVALID');
 }
-

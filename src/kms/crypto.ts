@@ -51,7 +51,13 @@ function assertContext(key: KeyRecord, context: Context, field: string): void {
 }
 
 /** What every seal starts from: the key is usable, the newest version, the algorithm and the AAD. */
-function sealing(key: KeyRecord, context: Context, contextField: string): { ref: VersionRef; alg: EnvelopeAlg; ad: Buffer } {
+interface Sealing {
+  readonly ref: VersionRef;
+  readonly alg: EnvelopeAlg;
+  readonly ad: Buffer;
+}
+
+function sealing(key: KeyRecord, context: Context, contextField: string): Sealing {
   assertUsable(key);
   assertContext(key, context, contextField);
   const ref: VersionRef = { keyId: key.keyId, version: key.currentVersion };
@@ -92,7 +98,30 @@ export class Crypto {
   }
 
   async seal(key: KeyRecord, plaintext: Buffer, context: Context, contextField: string): Promise<Sealed> {
-    const { ref, alg, ad } = sealing(key, context, contextField);
+    return this.sealAs(key, sealing(key, context, contextField), plaintext);
+  }
+
+  /**
+   * `length` fresh random bytes from the token, sealed under the key's newest version. An AES-GCM
+   * key does both in one token call (Hsm.gcmEncryptRandom); the others draw, then seal.
+   */
+  async sealRandom(key: KeyRecord, length: number, context: Context, contextField: string): Promise<Sealed & { plaintext: Buffer }> {
+    const s = sealing(key, context, contextField);
+    if (s.alg !== 'aes-gcm') {
+      const plaintext = await this.hsm.random(length);
+      try {
+        return { plaintext, ...(await this.sealAs(key, s, plaintext)) };
+      } catch (e) {
+        plaintext.fill(0);
+        throw e;
+      }
+    }
+    const iv = randomIv();
+    const { plaintext, sealed } = await this.hsm.gcmEncryptRandom(s.ref, length, iv, s.ad);
+    return { plaintext, ciphertext: encodeEnvelope({ alg: s.alg, keyId: key.keyId, keyVersion: s.ref.version, iv, sealed }), keyVersion: s.ref.version };
+  }
+
+  private async sealAs(key: KeyRecord, { ref, alg, ad }: Sealing, plaintext: Buffer): Promise<Sealed> {
     let envelope: Envelope;
     if (alg === 'rsa-oaep-hybrid') {
       const contentKey = await this.hsm.random(32);
@@ -111,26 +140,6 @@ export class Crypto {
       envelope = { alg, keyId: key.keyId, keyVersion: ref.version, iv, sealed };
     }
     return { ciphertext: encodeEnvelope(envelope), keyVersion: ref.version };
-  }
-
-  /**
-   * `length` fresh random bytes from the token, sealed under the key's newest version. An AES-GCM
-   * key does both in one token call (Hsm.gcmEncryptRandom); the others draw, then seal.
-   */
-  async sealRandom(key: KeyRecord, length: number, context: Context, contextField: string): Promise<Sealed & { plaintext: Buffer }> {
-    const { ref, alg, ad } = sealing(key, context, contextField);
-    if (alg !== 'aes-gcm') {
-      const plaintext = await this.hsm.random(length);
-      try {
-        return { plaintext, ...(await this.seal(key, plaintext, context, contextField)) };
-      } catch (e) {
-        plaintext.fill(0);
-        throw e;
-      }
-    }
-    const iv = randomIv();
-    const { plaintext, sealed } = await this.hsm.gcmEncryptRandom(ref, length, iv, ad);
-    return { plaintext, ciphertext: encodeEnvelope({ alg, keyId: key.keyId, keyVersion: ref.version, iv, sealed }), keyVersion: ref.version };
   }
 
   async open(key: KeyRecord, ciphertext: Buffer, context: Context, contextField: string): Promise<Opened> {
