@@ -171,7 +171,7 @@ async function run(argv: string[]): Promise<void> {
     if (!/^[a-zA-Z0-9:/_-]{1,255}$/.test(alias)) throw new UsageError('--alias must be 1-255 of a-z A-Z 0-9 : / _ -');
     const spec = values.spec ?? 'AES_256';
     if (!isKeySpecName(spec)) throw new UsageError('--spec must be AES_256 or RSA_2048');
-    const runtime = openRuntime(config, log);
+    const runtime = openRuntime(config, log, { keygenInProcess: true });
     try {
       const key = await audited(
         config,

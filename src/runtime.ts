@@ -3,6 +3,7 @@ import type { Services } from './api/services';
 import type { Config } from './config/schema';
 import { HsmError, type Pkcs11Api } from './hsm/binding';
 import { Hsm } from './hsm/hsm';
+import { KeygenProcess } from './hsm/keygen-process';
 import { moduleLoader } from './hsm/module';
 import { SessionPool } from './hsm/pool';
 import { ApiTokens } from './kms/api-tokens';
@@ -29,6 +30,8 @@ export interface Runtime {
 export interface RuntimeOptions {
   /** Reconcile token and store on every (re)connection to the token: the server does, the CLI doesn't. */
   readonly reconcileOnConnect?: boolean;
+  /** Make key objects on the pool's sessions even when config.keygenProcess is on (the CLI). */
+  readonly keygenInProcess?: boolean;
   /** Tests: wrap the real module in a fault-injecting proxy (test/helpers/fault-binding.ts). */
   readonly wrapModule?: (m: Pkcs11Api) => Pkcs11Api;
 }
@@ -50,7 +53,11 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     { size: config.poolSize, waitMs: config.poolWaitMs, retryMaxMs: config.hsmRetryMaxMs },
     log,
   );
-  const hsm = new Hsm(pool, { sessionCopies: config.sessionKeyCopies, batchPerTurn: config.hsmBatch });
+  // The CLI makes one key and exits: a helper process would only add its start-up.
+  const keygen = config.keygenProcess && !opts.keygenInProcess
+    ? new KeygenProcess({ modulePath: config.pkcs11Module, label: config.tokenLabel, pin: config.pin }, log)
+    : undefined;
+  const hsm = new Hsm(pool, { sessionCopies: config.sessionKeyCopies, batchPerTurn: config.hsmBatch, ...(keygen ? { keygen } : {}) });
   const reconciler = new Reconciler(store, hsm, log, config.orphanGraceMs);
   // Every process, not only the sweeper's: each holds its own session copies of CMKs.
   const pruner = setInterval(() => {
@@ -95,6 +102,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     reconciler,
     close() {
       clearInterval(pruner);
+      keygen?.close();
       pool.close();
       store.close();
     },

@@ -34,6 +34,8 @@
  *     body parse, validation, key lookup, audit record, answer; no HSM work), Huawei create-datakey (512 bits), NCP create-custom-key (256 bits, requestPlainKey), Huawei
  *     decrypt-datakey, Huawei encrypt-data (1 KiB), and last Huawei create-key (it adds keys).
  *     Variant: create-datakey with KMS_AUDIT_FSYNC=false, to size the audit trail's fdatasync.
+ *     Then create-datakey (16 connections) while create-key runs on 8 more, key objects made by the
+ *     helper process (default) or in the server process (KMS_KEYGEN_PROCESS=false), 2 rounds in turn.
  *  5. Scale: create-key up to --scale-keys CMKs; a reconciliation pass and the raw DEK rate at that
  *     size; then start-up and create-datakey (1 process, 16 connections) interleaved A/B against a
  *     second 10-key token (3 rounds, so machine drift hits both sides), and the matrix's
@@ -200,6 +202,8 @@ interface Report {
   profile?: ProfileSummary;
   /** The ≥ 80 % target, measured interleaved: describe-key and the two data-key routes in turn. */
   targets: TargetRun[];
+  /** create-datakey while keys are being created, with key objects made in the helper process or in the server's. */
+  duringCreate: DuringCreate[];
   failures: string[];
 }
 
@@ -214,6 +218,16 @@ interface TargetRun {
   ratio: Record<string, number>;
   /** median CPU µs/req of describe-key ÷ the route's: the same comparison in server CPU, which drifts less */
   cpuRatio: Record<string, number>;
+}
+
+interface DuringCreate {
+  /** Where the key objects were made: KMS_KEYGEN_PROCESS=true (helper) or false (in process). */
+  readonly keygen: 'helper process' | 'in process';
+  readonly round: number;
+  /** The measured create-datakey cell (16 connections; also in `cells`, with a variant). */
+  readonly datakey: { reqPerSec: number; p50: number; p99: number; max: number };
+  /** The create-key load running meanwhile (8 connections). */
+  readonly createKey: { reqPerSec: number; p50: number; p99: number; max: number };
 }
 
 /** Routes whose req/s the issue wants ≥ 80 % of the trivial route's. */
@@ -300,7 +314,7 @@ function meta(): Record<string, unknown> {
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
-  const report: Report = { meta: meta(), flags, raw: {}, rawNotes: {}, rawCreateKey: {}, startup: [], cells: [], scale: {}, soak: {}, targets: [], failures: [] };
+  const report: Report = { meta: meta(), flags, raw: {}, rawNotes: {}, rawCreateKey: {}, startup: [], cells: [], scale: {}, soak: {}, targets: [], duringCreate: [], failures: [] };
   const t0 = Date.now();
   const stamp = `${new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}${flags.quick ? '-quick' : ''}`;
   const resultsDir = path.join(ROOT, 'bench/results');
@@ -479,6 +493,24 @@ async function main(): Promise<void> {
         await cell(server, createKey, c, keysNow);
       }
       await stopChecked(server, report);
+    }
+
+    // 4c. Data keys while keys are being created (8 connections of create-key in the background),
+    // key objects made by the helper process (the default) or on the server's event loop; in turn,
+    // two rounds, so that drift hits both.
+    const datakeyTarget = targets().find((x) => x.name === 'create-datakey')!;
+    for (let round = 0; round < 2; round++) {
+      for (const keygen of ['in process', 'helper process'] as const) {
+        const server = await ready(d, 1, keygen === 'in process' ? { KMS_KEYGEN_PROCESS: 'false' } : {});
+        log(`create-datakey during create-key, key objects made ${keygen === 'in process' ? 'in the server process' : 'by the helper process'}`);
+        const background = drive(server.url, createKey, { connections: 8, seconds: flags.warmup + flags.seconds + 1 });
+        const c = await cell(server, datakeyTarget, 16, countKeys(d), `during create-key ×8, keygen ${keygen}`);
+        const ck = await background;
+        if (ck.errors || ck.unexpected) report.failures.push(`create-key during create-datakey (keygen ${keygen}): ${ck.errors} errors, ${ck.unexpected} unexpected ${JSON.stringify(ck.statusCodes)}`);
+        const lat = (x: LoadResult) => ({ reqPerSec: x.reqPerSec, p50: x.latencyMs.p50, p99: x.latencyMs.p99, max: x.latencyMs.max });
+        report.duringCreate.push({ keygen, round, datakey: lat(c.result), createKey: lat(ck) });
+        await stopChecked(server, report);
+      }
     }
 
     // 5. Scale: top up to scaleKeys CMKs, then start-up and create-datakey again.
@@ -736,6 +768,16 @@ function table(r: Report): string {
   const rawDk = ras?.['datakey-64'];
   if (ras && typeof rawDk === 'object') {
     lines.push(`  raw DataKeys.create 64 B: ${f0(r.raw['datakey-64']?.opsPerSec ?? NaN)} ops/s at ${BASE_KEYS} keys → ${f0(rawDk.opsPerSec)} ops/s at ${String(ras['keys'])} keys`);
+  }
+  if (r.duringCreate.length > 0) {
+    lines.push('create-datakey (1 process, 16 connections) while create-key runs on 8 more connections; latency ms:');
+    for (const x of r.duringCreate) {
+      lines.push(
+        `  keygen ${pad(x.keygen, 15)} round ${x.round + 1}: create-datakey ${lpad(f0(x.datakey.reqPerSec), 6)} req/s p50 ${x.datakey.p50} p99 ${x.datakey.p99} max ${x.datakey.max}; ` +
+          `create-key ${f0(x.createKey.reqPerSec)} req/s p50 ${x.createKey.p50} p99 ${x.createKey.p99} max ${x.createKey.max}`,
+      );
+    }
+    lines.push('');
   }
   const top = r.scale['topUp'] as { created: number; seconds: number; perSec: number } | undefined;
   if (top) lines.push(`Scale top-up: ${top.created} CMKs in ${top.seconds.toFixed(1)} s (${f0(top.perSec)}/s, ${r.flags.workers} processes, 16 connections)`);

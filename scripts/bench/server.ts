@@ -231,8 +231,11 @@ export class Server {
   }
 
   /** Every process of the server: itself and, with several workers, each worker. */
+  /** The server's whole process tree: workers, and the key-generation helpers of each (src/hsm/keygen-process.ts). */
   allPids(): number[] {
-    return this.workers > 1 ? [this.pid, ...childrenOf(this.pid)] : [this.pid];
+    const all = [this.pid];
+    for (let i = 0; i < all.length; i++) all.push(...childrenOf(all[i]!));
+    return all;
   }
 
   /**
@@ -255,11 +258,10 @@ export class Server {
     return this.workers > 1 ? childrenOf(this.pid) : [this.pid];
   }
 
+  /** Total: the whole tree (primary, workers, key-generation helpers); per process: the serving ones. */
   rss(): Rss {
-    const serving = this.servingPids();
-    const perProcessMiB = serving.map(rssMiB);
-    const primary = this.workers > 1 ? rssMiB(this.pid) : 0;
-    return { totalMiB: perProcessMiB.reduce((a, b) => a + b, 0) + primary, perProcessMiB };
+    const perProcessMiB = this.servingPids().map(rssMiB);
+    return { totalMiB: this.allPids().map(rssMiB).reduce((a, b) => a + b, 0), perProcessMiB };
   }
 
   /** What the server printed (warn level: should be nothing). */

@@ -33,6 +33,10 @@ export const ConfigSchema = Type.Object(
       description:
         'KMS_HSM_BATCH: run the AES and random token calls of one event-loop turn back to back, for warm CPU caches (~13–16 µs less CPU per data key under load, one event-loop hop more latency; default true)',
     }),
+    keygenProcess: Type.Boolean({
+      description:
+        'KMS_KEYGEN_PROCESS: make the token objects of new CMK versions in a helper process of the service, so that key creation (~5 ms per AES key on SoftHSM, up to a second per RSA pair) does not stall other requests (keygen-process.ts; default true)',
+    }),
     poolWaitMs: Type.Integer({ minimum: 1, maximum: 600000, description: 'KMS_POOL_WAIT_MS: wait for a session before 503 (default 2000)' }),
     orphanGraceMs: Type.Integer({
       minimum: 0,

@@ -18,6 +18,7 @@
  */
 import { C, HsmError, type Mechanism, type ObjectHandle, type SessionHandle } from './binding';
 import { classify } from './ckr';
+import type { KeyGenerator } from './keygen-process';
 import type { SessionPool } from './pool';
 import { TurnBatch } from './turn-batch';
 import { aesCmkTemplate, aesSivTemplate, rsaCmkTemplates, sessionCopyTemplate } from './templates';
@@ -78,6 +79,8 @@ export interface HsmOptions {
   readonly sessionCopies: number;
   /** Run the symmetric crypto calls of one event-loop turn back to back (turn-batch.ts); default true. */
   readonly batchPerTurn?: boolean;
+  /** Where new CMK versions' objects are made (keygen-process.ts); default: here, on a pooled session. */
+  readonly keygen?: KeyGenerator;
 }
 
 export class Hsm {
@@ -107,17 +110,19 @@ export class Hsm {
   }
 
   async createAesVersion(ref: VersionRef, withSiv: boolean): Promise<void> {
+    const templates = [aesCmkTemplate(objectId(ref, 'cmk'), objectLabel(ref, 'cmk'), this.copiesEnabled)];
+    if (withSiv) templates.push(aesSivTemplate(objectId(ref, 'siv'), objectLabel(ref, 'siv'), this.copiesEnabled));
+    const keygen = this.options.keygen;
+    if (keygen) return keygen.aes(templates);
     await this.pool.use((s) => {
-      const m = this.pool.module;
-      m.generateKey(s, { kind: 'aes-key-gen' }, aesCmkTemplate(objectId(ref, 'cmk'), objectLabel(ref, 'cmk'), this.copiesEnabled));
-      if (withSiv) {
-        m.generateKey(s, { kind: 'aes-key-gen' }, aesSivTemplate(objectId(ref, 'siv'), objectLabel(ref, 'siv'), this.copiesEnabled));
-      }
+      for (const t of templates) this.pool.module.generateKey(s, { kind: 'aes-key-gen' }, t);
     });
   }
 
   async createRsaVersion(ref: VersionRef): Promise<void> {
     const { publicTemplate, privateTemplate } = rsaCmkTemplates(objectId(ref, 'cmk'), objectLabel(ref, 'cmk'));
+    const keygen = this.options.keygen;
+    if (keygen) return keygen.rsa(publicTemplate, privateTemplate);
     await this.pool.use((s) =>
       this.pool.module.generateKeyPair(s, { kind: 'rsa-key-pair-gen' }, publicTemplate, privateTemplate),
     );

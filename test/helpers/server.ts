@@ -119,7 +119,8 @@ export class TestServer {
   /** SIGTERM and wait; the data dir is removed unless `keepData` (for a restart). */
   async stop(opts: { keepData?: boolean } = {}): Promise<number | null> {
     let code = this.child.exitCode;
-    if (code === null) {
+    // Not after kill(): an exit by signal leaves exitCode null, and 'exit' has been emitted already.
+    if (code === null && this.child.signalCode === null) {
       const exited = new Promise<number | null>((resolve) => this.child.once('exit', (c) => resolve(c)));
       this.child.kill('SIGTERM');
       code = await exited;

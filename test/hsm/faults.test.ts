@@ -112,7 +112,9 @@ before(async () => {
   const sink = new PassThrough();
   sink.on('data', (c: Buffer) => (logs += c.toString('utf8')));
   faults = new FaultInjector(config.tokenLabel);
-  runtime = openRuntime(config, createLogger('debug', sink), { wrapModule: faults.wrap });
+  // Key objects made in this process, where the proxy sees C_GenerateKey (the helper process has
+  // its own module; test/hsm/keygen-process.test.ts breaks that one).
+  runtime = openRuntime(config, createLogger('debug', sink), { wrapModule: faults.wrap, keygenInProcess: true });
   server = createApp(runtime.services).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

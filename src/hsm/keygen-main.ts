@@ -1,0 +1,60 @@
+/**
+ * The key-generation process (keygen-process.ts starts it): a PKCS#11 application of its own, with
+ * its own module initialisation, session and login, that makes the token objects of new CMK
+ * versions and nothing else. It answers each job with success or the CKR, never with a handle
+ * (handles mean nothing in another process: the service finds the objects by CKA_ID).
+ *
+ * It ends when the service does (the IPC channel closes, even after a kill -9) and after a token or
+ * session fault, so that the next job starts from a fresh initialisation.
+ */
+import { HsmError, Pkcs11Module, type SessionHandle } from './binding';
+import { classify } from './ckr';
+import { revive, type KeygenOpen, type KeygenReply, type KeygenRequest } from './keygen-protocol';
+
+let open: KeygenOpen | undefined;
+let token: { mod: Pkcs11Module; session: SessionHandle } | undefined;
+
+function connect(o: KeygenOpen): { mod: Pkcs11Module; session: SessionHandle } {
+  const mod = new Pkcs11Module(o.modulePath);
+  const found = mod.tokens().find((t) => t.label === o.label);
+  if (!found) throw new HsmError(0xe0, 'CKR_TOKEN_NOT_PRESENT', 'findToken');
+  const session = mod.openSession(found.slot);
+  try {
+    mod.login(session, o.pin);
+  } catch (e) {
+    if (!(e instanceof HsmError && e.ckrName === 'CKR_USER_ALREADY_LOGGED_IN')) throw e;
+  }
+  return { mod, session };
+}
+
+function send(reply: KeygenReply): Promise<void> {
+  return new Promise((resolve) => process.send!(reply, undefined, undefined, () => resolve()));
+}
+
+process.on('disconnect', () => process.exit(0));
+process.on('message', (raw: KeygenRequest) => {
+  if (raw.kind === 'open') {
+    open = raw;
+    return;
+  }
+  const job = revive(raw);
+  let failure: HsmError | undefined;
+  try {
+    if (!open) throw new HsmError(0x190, 'CKR_CRYPTOKI_NOT_INITIALIZED', 'keygen');
+    token ??= connect(open);
+    const { mod, session } = token;
+    if (job.kind === 'aes') for (const t of job.templates) mod.generateKey(session, { kind: 'aes-key-gen' }, t);
+    else mod.generateKeyPair(session, { kind: 'rsa-key-pair-gen' }, job.publicTemplate, job.privateTemplate);
+  } catch (e) {
+    failure = e instanceof HsmError ? e : new HsmError(-1, 'BINDING_ERROR', 'keygen');
+  }
+  if (!failure) {
+    void send({ id: job.id, ok: true });
+    return;
+  }
+  const reply: KeygenReply = { id: job.id, ok: false, ckr: failure.ckr, ckrName: failure.ckrName, method: failure.method };
+  const cls = classify(failure.ckrName);
+  // A broken session or token: start over in a new process rather than repair this one.
+  if (cls === 'session-broken' || cls === 'token-gone' || failure.ckr === -1) void send(reply).then(() => process.exit(1));
+  else void send(reply);
+});

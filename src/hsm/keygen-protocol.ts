@@ -1,0 +1,40 @@
+/**
+ * What the service and its key-generation process (keygen-process.ts, keygen-main.ts) say to each
+ * other over the IPC channel (structured clone: Buffers arrive as Uint8Arrays).
+ */
+import type { Template } from './binding';
+
+export interface KeygenOpen {
+  readonly kind: 'open';
+  readonly modulePath: string;
+  readonly label: string;
+  /** Sent over the channel, never in argv or the environment, which other tools can read. */
+  readonly pin: string;
+}
+
+/** One CMK version's objects: AES keys (the CMK, maybe its SIV key) or an RSA key pair. */
+export type KeygenJob =
+  | { readonly kind: 'aes'; readonly templates: readonly Template[] }
+  | { readonly kind: 'rsa'; readonly publicTemplate: Template; readonly privateTemplate: Template };
+
+export type KeygenRequest = KeygenOpen | (KeygenJob & { readonly id: number });
+
+export type KeygenReply =
+  | { readonly id: number; readonly ok: true }
+  | { readonly id: number; readonly ok: false; readonly ckr: number; readonly ckrName: string; readonly method: string };
+
+/** Uint8Arrays back to Buffers (pkcs11js wants Buffers), in arrays and plain objects. */
+export function revive<T>(v: T): T {
+  return reviveAny(v) as T;
+}
+
+function reviveAny(v: unknown): unknown {
+  if (v instanceof Uint8Array) return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (Array.isArray(v)) return v.map(reviveAny);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = reviveAny(x);
+    return out;
+  }
+  return v;
+}

@@ -1,0 +1,175 @@
+/**
+ * Key generation in the helper process (src/hsm/keygen-process.ts), on a real SoftHSM token: the
+ * event loop keeps turning while a key pair is made, the objects are the service's at once, a
+ * helper that dies fails only its own job, the PIN is not where other tools can read it, and the
+ * helper does not outlive the service.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config/load';
+import { HsmError } from '../../src/hsm/binding';
+import { classify } from '../../src/hsm/ckr';
+import type { VersionRef } from '../../src/hsm/hsm';
+import { createLogger } from '../../src/log/logger';
+import { openRuntime, type Runtime } from '../../src/runtime';
+import { ROOT, TestServer } from '../helpers/server';
+
+let dataDir: string;
+let env: NodeJS.ProcessEnv;
+let runtime: Runtime | undefined;
+let logs = '';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const newRef = (): VersionRef => ({ keyId: randomUUID(), version: 1 });
+
+/** Key-generation helpers whose parent is `parent` (or, without one, that run for `dataDir`). */
+function helpers(match: { parent?: number; dataDir?: string }): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('keygen-main')) continue;
+      // Field 4 of /proc/<pid>/stat is the parent pid (after the parenthesised command name).
+      const ppid = Number(readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      const environ = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
+      if (match.parent !== undefined && ppid !== match.parent) continue;
+      if (match.dataDir !== undefined && !environ.includes(`KMS_DATA_DIR=${match.dataDir}`)) continue;
+      out.push(Number(name));
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return out;
+}
+
+async function until(what: string, f: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** Event-loop turns (setImmediate) that ran while `work` was in progress. */
+async function turnsDuring(work: () => Promise<unknown>): Promise<number> {
+  let turns = 0;
+  let running = true;
+  const spin = () => {
+    if (!running) return;
+    turns++;
+    setImmediate(spin);
+  };
+  setImmediate(spin);
+  try {
+    await work();
+  } finally {
+    running = false;
+  }
+  return turns;
+}
+
+function open(keygenInProcess: boolean): Runtime {
+  runtime?.close();
+  const sink = new PassThrough();
+  sink.on('data', (c: Buffer) => (logs += c.toString('utf8')));
+  runtime = openRuntime(loadConfig(env), createLogger('info', sink), { keygenInProcess });
+  return runtime;
+}
+
+before(() => {
+  dataDir = mkdtempSync(path.join(tmpdir(), 'p11kms-keygen-'));
+  env = { ...process.env, KMS_DATA_DIR: dataDir };
+  delete env['SOFTHSM2_CONF'];
+  execFileSync('bash', [path.join(ROOT, 'scripts/dev-token.sh')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+});
+after(() => {
+  runtime?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('key generation in a helper process (KMS_KEYGEN_PROCESS)', () => {
+  it('when an RSA key pair is made by the helper, then the event loop keeps turning meanwhile; made in process, it stands still', async () => {
+    const rt = open(false);
+    const ref = newRef();
+    const turns = await turnsDuring(() => rt.hsm.createRsaVersion(ref));
+    assert.ok(turns > 10, `only ${turns} event-loop turns during key-pair generation in the helper`);
+    // The service uses the new pair at once: sign with the private key, read the public one.
+    const sig = await rt.hsm.rsaSign(ref, { kind: 'rsa-pss', hash: 'sha256' }, Buffer.alloc(32, 7));
+    assert.equal(sig.length, 256);
+    assert.equal(await rt.hsm.rsaVerify(ref, { kind: 'rsa-pss', hash: 'sha256' }, Buffer.alloc(32, 7), sig), true);
+
+    const inProcess = open(true);
+    const turnsHere = await turnsDuring(() => inProcess.hsm.createRsaVersion(newRef()));
+    assert.ok(turnsHere <= 2, `${turnsHere} turns: the in-process path was expected to block`);
+  });
+
+  it('when an AES version with its SIV key is made by the helper, then the service encrypts, decrypts and MACs with it at once', async () => {
+    const rt = open(false);
+    const ref = newRef();
+    await rt.hsm.createAesVersion(ref, true);
+    const iv = Buffer.alloc(12, 1);
+    const aad = Buffer.from('context');
+    const sealed = await rt.hsm.gcmEncrypt(ref, iv, aad, Buffer.from('plaintext'));
+    assert.equal((await rt.hsm.gcmDecrypt(ref, iv, aad, sealed)).toString(), 'plaintext');
+    assert.equal((await rt.hsm.cmac(ref, Buffer.from('x'))).length, 16);
+  });
+
+  it('when the helper dies with a job out, then that job fails as a token fault, and the next one starts a new helper and works', async () => {
+    const rt = open(false);
+    await rt.hsm.createAesVersion(newRef(), false);
+    const [first] = helpers({ parent: process.pid });
+    assert.ok(first, 'a helper runs after the first creation');
+    // Stopped, it cannot answer: the job is surely out when it is killed.
+    process.kill(first, 'SIGSTOP');
+    const lost = newRef();
+    const pending = rt.hsm.createAesVersion(lost, false);
+    await sleep(50);
+    process.kill(first, 'SIGKILL');
+    await assert.rejects(pending, (e: unknown) => e instanceof HsmError && classify(e.ckrName) === 'token-gone');
+    assert.match(logs, /"message":"key generation process ended"/);
+
+    const next = newRef();
+    await rt.hsm.createAesVersion(next, false);
+    const [second] = helpers({ parent: process.pid });
+    assert.ok(second && second !== first, 'a new helper');
+    const sealed = await rt.hsm.gcmEncrypt(next, Buffer.alloc(12), Buffer.alloc(0), Buffer.from('ok'));
+    assert.equal((await rt.hsm.gcmDecrypt(next, Buffer.alloc(12), Buffer.alloc(0), sealed)).toString(), 'ok');
+  });
+
+  it('then the PIN is in neither the helper\'s command line nor its environment', () => {
+    const [pid] = helpers({ parent: process.pid });
+    assert.ok(pid);
+    const pin = readFileSync(path.join(dataDir, 'token.pin'), 'utf8').trim();
+    assert.ok(pin.length >= 4);
+    assert.ok(!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(pin));
+    assert.ok(!readFileSync(`/proc/${pid}/environ`, 'utf8').includes(pin));
+  });
+
+  it('when the runtime closes, then its helper exits', async () => {
+    const [pid] = helpers({ parent: process.pid });
+    assert.ok(pid);
+    runtime?.close();
+    runtime = undefined;
+    await until('the helper to exit', () => helpers({ parent: process.pid }).length === 0);
+  });
+
+  it('when the service is killed -9, then its helper exits too', async () => {
+    const server = await TestServer.start();
+    try {
+      const admin = server.token('p1', true);
+      const created = await server.request('POST', '/v1.0/p1/kms/create-key', { headers: { 'X-Auth-Token': admin }, body: { key_alias: 'k' } });
+      assert.equal(created.status, 200, created.text);
+      assert.equal(helpers({ dataDir: server.dataDir }).length, 1);
+      await server.kill('SIGKILL');
+      await until('the orphaned helper to exit', () => helpers({ dataDir: server.dataDir }).length === 0);
+    } finally {
+      await server.stop();
+    }
+  });
+});
