@@ -4,6 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { createApp } from './api/app';
+import { inFlight } from './api/in-flight';
 import { createServer, openEdge } from './transport';
 import { ConfigError, loadConfig } from './config/load';
 import { HsmError } from './hsm/binding';
@@ -57,6 +58,11 @@ async function main(): Promise<void> {
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       void Promise.all([drained, Promise.resolve(sweeper.stop())]).then(async () => {
+        // A handler whose client went away is still at work after its connection closed (in-flight.ts).
+        let graceTimer: NodeJS.Timeout | undefined;
+        const graceOver = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, config.shutdownGraceMs ?? DRAIN_MS)));
+        await Promise.race([inFlight.idle(), graceOver]);
+        clearTimeout(graceTimer);
         // Every answer waited for its audit record; write whatever is still queued, then close.
         await edge.audit?.close().catch((e: unknown) => log.error('audit log could not be flushed', { error: e instanceof Error ? e.message : 'unknown' }));
         clearTimeout(force);

@@ -6,6 +6,7 @@ import { classify } from '../hsm/ckr';
 import { badRequest, KmsError } from '../errors/kms-error';
 import type { Logger } from '../log/logger';
 import type { ApiTokens, Principal, Scope } from '../kms/api-tokens';
+import { inFlight } from './in-flight';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -130,7 +131,10 @@ export function runRoute(route: Route, req: Request, res: Response, next: NextFu
     }
     try {
       const ret = route.handle(req, res);
-      if (ret instanceof Promise) ret.catch((e: unknown) => next(e ?? new Error('Rejected promise')));
+      if (ret instanceof Promise) {
+        inFlight.track(ret);
+        ret.catch((e: unknown) => next(e ?? new Error('Rejected promise')));
+      }
     } catch (e) {
       next(e);
     }

@@ -4,7 +4,7 @@
  * every line it logs kept for the secret-leak checks.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -134,4 +134,27 @@ export class TestServer {
 export function forms(secret: Buffer | string): string[] {
   if (typeof secret === 'string') return [secret];
   return [secret.toString('hex'), secret.toString('hex').toUpperCase(), secret.toString('base64')];
+}
+
+/**
+ * Key-generation helper processes (src/hsm/keygen-process.ts): those whose parent is `parent`,
+ * and/or that run for `dataDir` (they inherit the server's environment).
+ */
+export function keygenHelpers(match: { parent?: number; dataDir?: string }): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('keygen-main')) continue;
+      // pid (comm) state ppid …: split after the last ')', the comm may contain spaces.
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (match.parent !== undefined && ppid !== match.parent) continue;
+      if (match.dataDir !== undefined && !readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').includes(`KMS_DATA_DIR=${match.dataDir}`)) continue;
+      out.push(Number(name));
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return out;
 }

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -18,7 +18,7 @@ import { classify } from '../../src/hsm/ckr';
 import type { VersionRef } from '../../src/hsm/hsm';
 import { createLogger } from '../../src/log/logger';
 import { openRuntime, type Runtime } from '../../src/runtime';
-import { ROOT, TestServer } from '../helpers/server';
+import { keygenHelpers, ROOT, TestServer } from '../helpers/server';
 
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
@@ -27,26 +27,6 @@ let logs = '';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const newRef = (): VersionRef => ({ keyId: randomUUID(), version: 1 });
-
-/** Key-generation helpers whose parent is `parent` (or, without one, that run for `dataDir`). */
-function helpers(match: { parent?: number; dataDir?: string }): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('keygen-main')) continue;
-      // Field 4 of /proc/<pid>/stat is the parent pid (after the parenthesised command name).
-      const ppid = Number(readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
-      const environ = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
-      if (match.parent !== undefined && ppid !== match.parent) continue;
-      if (match.dataDir !== undefined && !environ.includes(`KMS_DATA_DIR=${match.dataDir}`)) continue;
-      out.push(Number(name));
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return out;
-}
 
 async function until(what: string, f: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -123,7 +103,7 @@ describe('key generation in a helper process (KMS_KEYGEN_PROCESS)', () => {
   it('when the helper dies with a job out, then that job fails as a token fault, and the next one starts a new helper and works', async () => {
     const rt = open(false);
     await rt.hsm.createAesVersion(newRef(), false);
-    const [first] = helpers({ parent: process.pid });
+    const [first] = keygenHelpers({ parent: process.pid });
     assert.ok(first, 'a helper runs after the first creation');
     // Stopped, it cannot answer: the job is surely out when it is killed.
     process.kill(first, 'SIGSTOP');
@@ -136,14 +116,14 @@ describe('key generation in a helper process (KMS_KEYGEN_PROCESS)', () => {
 
     const next = newRef();
     await rt.hsm.createAesVersion(next, false);
-    const [second] = helpers({ parent: process.pid });
+    const [second] = keygenHelpers({ parent: process.pid });
     assert.ok(second && second !== first, 'a new helper');
     const sealed = await rt.hsm.gcmEncrypt(next, Buffer.alloc(12), Buffer.alloc(0), Buffer.from('ok'));
     assert.equal((await rt.hsm.gcmDecrypt(next, Buffer.alloc(12), Buffer.alloc(0), sealed)).toString(), 'ok');
   });
 
   it('then the PIN is in neither the helper\'s command line nor its environment', () => {
-    const [pid] = helpers({ parent: process.pid });
+    const [pid] = keygenHelpers({ parent: process.pid });
     assert.ok(pid);
     const pin = readFileSync(path.join(dataDir, 'token.pin'), 'utf8').trim();
     assert.ok(pin.length >= 4);
@@ -152,11 +132,11 @@ describe('key generation in a helper process (KMS_KEYGEN_PROCESS)', () => {
   });
 
   it('when the runtime closes, then its helper exits', async () => {
-    const [pid] = helpers({ parent: process.pid });
+    const [pid] = keygenHelpers({ parent: process.pid });
     assert.ok(pid);
     runtime?.close();
     runtime = undefined;
-    await until('the helper to exit', () => helpers({ parent: process.pid }).length === 0);
+    await until('the helper to exit', () => keygenHelpers({ parent: process.pid }).length === 0);
   });
 
   it('when the service is killed -9, then its helper exits too', async () => {
@@ -165,9 +145,9 @@ describe('key generation in a helper process (KMS_KEYGEN_PROCESS)', () => {
       const admin = server.token('p1', true);
       const created = await server.request('POST', '/v1.0/p1/kms/create-key', { headers: { 'X-Auth-Token': admin }, body: { key_alias: 'k' } });
       assert.equal(created.status, 200, created.text);
-      assert.equal(helpers({ dataDir: server.dataDir }).length, 1);
+      assert.equal(keygenHelpers({ dataDir: server.dataDir }).length, 1);
       await server.kill('SIGKILL');
-      await until('the orphaned helper to exit', () => helpers({ dataDir: server.dataDir }).length === 0);
+      await until('the orphaned helper to exit', () => keygenHelpers({ dataDir: server.dataDir }).length === 0);
     } finally {
       await server.stop();
     }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Secrets } from '../helpers/secrets';
-import { ROOT, TestServer } from '../helpers/server';
+import { keygenHelpers, ROOT, TestServer } from '../helpers/server';
 import { TokenView } from '../helpers/token';
 
 const secrets = new Secrets();
@@ -165,5 +165,43 @@ describe('graceful shutdown', () => {
     assert.match(logs, /"message":"stopped"/);
     await assert.rejects(fetch(`${server.url}/livez`));
     secrets.assertNotLogged(server);
+  });
+
+  it('when clients give up on key creations and SIGTERM follows, then the creations that started still complete: key rows, their objects, nothing logged at error, exit 0', async () => {
+    const server = await TestServer.start();
+    servers.push(server);
+    const token = server.token('p1', true);
+    secrets.add(token);
+    // An RSA pair takes the helper tens to hundreds of ms, and it makes them one at a time: the
+    // clients leave, and the server is told to stop, while they are being made.
+    const gaveUp = new AbortController();
+    const asked = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) =>
+      fetch(`${server.url}/v1.0/p1/kms/create-key`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'X-Auth-Token': token },
+        body: JSON.stringify({ key_alias: `abandoned-${n}`, key_spec: 'RSA_2048' }),
+        signal: gaveUp.signal,
+      }).catch(() => undefined),
+    );
+    // The helper starts with the first job; the others are queued behind it.
+    for (const end = Date.now() + 10_000; keygenHelpers({ dataDir: server.dataDir }).length === 0; ) {
+      assert.ok(Date.now() < end, 'no key-generation helper started');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    gaveUp.abort();
+    await Promise.all(asked);
+    assert.equal(await server.kill('SIGTERM'), 0);
+    const logs = server.logs();
+    assert.ok(!logs.split('\n').some((l) => l.includes('"level":"error"')), `errors logged: ${logs.split('\n').filter((l) => l.includes('"level":"error"')).join('\n')}`);
+    // A request the abort caught before the server read it never starts; every one that started finished.
+    const created = logs.split('\n').filter((l) => l.includes('"message":"key created"')).length;
+    assert.ok(created >= 1, 'at least the first creation had started');
+    // On a restart the key is there and whole: no orphan, nothing missing.
+    const again = await TestServer.start({}, server.dataDir);
+    servers.push(again);
+    await until('the reconciliation report', 10_000, async () => /token and store reconciled/.test(again.logs()));
+    const report = JSON.parse(again.logs().split('\n').find((l) => l.includes('token and store reconciled'))!) as { objects: number; orphans: number; missing: number };
+    assert.deepEqual({ orphans: report.orphans, missing: report.missing }, { orphans: 0, missing: 0 });
+    assert.equal(report.objects, 2 * created, 'an RSA pair per created key, and nothing else');
   });
 });

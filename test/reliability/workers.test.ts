@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Secrets } from '../helpers/secrets';
-import { TestServer } from '../helpers/server';
+import { keygenHelpers, TestServer } from '../helpers/server';
 
 let server: TestServer;
 const secrets = new Secrets();
@@ -17,16 +17,15 @@ const count = (text: string, re: RegExp) => (text.match(re) ?? []).length;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Worker processes of this server: node processes whose environment names its data dir and a slot. */
-/** Worker processes of the service on `dataDir`; with `helpers`, their key-generation helpers instead. */
-function workerPids(dataDir: string, helpers = false): number[] {
+function workerPids(dataDir: string): number[] {
+  // A worker's key-generation helper inherits its environment: told apart by its script.
+  const helpers = new Set(keygenHelpers({ dataDir }));
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
+    if (!/^\d+$/.test(name) || helpers.has(Number(name))) continue;
     try {
       const env = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
-      // A worker's key-generation helper inherits its environment: told apart by its script.
-      const helper = readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('keygen-main');
-      if (env.includes(`KMS_DATA_DIR=${dataDir}`) && env.some((e) => e.startsWith('P11KMS_WORKER_SLOT=')) && helper === helpers) out.push(Number(name));
+      if (env.includes(`KMS_DATA_DIR=${dataDir}`) && env.some((e) => e.startsWith('P11KMS_WORKER_SLOT='))) out.push(Number(name));
     } catch {
       // not ours, or gone
     }
@@ -66,7 +65,7 @@ describe('several worker processes (KMS_WORKERS=2)', () => {
     for (let i = 0; i < 4; i++) {
       const created = await post('create-key', { key_alias: `w-${i}` });
       assert.equal(created.status, 200);
-      assert.ok(workerPids(server.dataDir, true).length >= 1, 'the key was made by a helper process');
+      assert.ok(keygenHelpers({ dataDir: server.dataDir }).length >= 1, 'the key was made by a helper process');
       const keyId = String(created.body.key_info.key_id);
       // Concurrent requests are spread over both workers by the primary.
       const dks = await Promise.all(Array.from({ length: 6 }, () => post('create-datakey', { key_id: keyId, datakey_length: '256' })));
@@ -103,7 +102,7 @@ describe('several worker processes (KMS_WORKERS=2)', () => {
     assert.ok(count(server.logs(), /"message":"stopped"/g) >= 2, 'each worker logs that it stopped');
     assert.deepEqual(workerPids(server.dataDir), []);
     // Keys were created through the workers: their helpers end with them.
-    await until('the key-generation helpers to exit', () => workerPids(server.dataDir, true).length === 0);
+    await until('the key-generation helpers to exit', () => keygenHelpers({ dataDir: server.dataDir }).length === 0);
   });
 
   it('then nothing secret was logged', () => {
