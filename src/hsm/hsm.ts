@@ -1,7 +1,9 @@
 /**
  * The operations the domain needs from the token, named by key version rather than by handle.
- * Every call goes through the session pool; object handles are cached per process (PKCS#11 handles
- * of token objects stay valid across sessions of one application) and looked up again when stale.
+ * Every call goes through the session pool, except the making of new versions' objects when a key
+ * generator is given (keygen-process.ts: another process, off the event loop). Object handles are
+ * cached per process (PKCS#11 handles of token objects stay valid across sessions of one
+ * application) and looked up again when stale.
  *
  * Session copies: SoftHSM re-reads a token object's file (about 14 file system calls) on every use,
  * which made the token-object CMK the largest cost of a data-key request. So the first use of an
