@@ -42,15 +42,21 @@ interface Pending {
   readonly reject: (e: Error) => void;
 }
 
+/** No answer for this long while jobs are out: the helper is taken for hung and replaced. */
+const STALL_MS = 60_000;
+
 export class KeygenProcess implements KeyGenerator {
   private child: ChildProcess | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
+  /** Armed while jobs are out, re-armed by every answer (see STALL_MS). */
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly source: KeygenSource,
     private readonly log: Logger,
+    private readonly stallMs = STALL_MS,
   ) {}
 
   aes(templates: readonly Template[]): Promise<void> {
@@ -59,11 +65,6 @@ export class KeygenProcess implements KeyGenerator {
 
   rsa(publicTemplate: Template, privateTemplate: Template): Promise<void> {
     return this.run({ kind: 'rsa', publicTemplate, privateTemplate });
-  }
-
-  /** The process's id while it runs (tests). */
-  get pid(): number | undefined {
-    return this.child?.pid;
   }
 
   close(): void {
@@ -79,6 +80,7 @@ export class KeygenProcess implements KeyGenerator {
     const child = this.start();
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
+      if (this.pending.size === 0) this.arm(child);
       this.pending.set(id, { resolve, reject });
       hold(child, true);
       child.send({ ...job, id }, (e) => {
@@ -98,32 +100,51 @@ export class KeygenProcess implements KeyGenerator {
     const open: KeygenOpen = { kind: 'open', ...this.source };
     child.send(open);
     child.on('message', (r: KeygenReply) => {
+      if (this.pending.size > 1) this.arm(child);
       this.settle(r.id, r.ok ? undefined : new HsmError(r.ckr, r.ckrName, r.method));
     });
-    child.on('exit', (code, signal) => {
+    const lost = (how: Record<string, string | number>): void => {
       if (this.child !== child) return;
       this.child = undefined;
-      if (!this.closed) this.log.warn('key generation process ended', { code: code ?? -1, signal: signal ?? '' });
+      if (!this.closed) this.log.warn('key generation process ended', how);
       this.failAll(new HsmError(0x30, 'CKR_DEVICE_ERROR', 'keygen'));
-    });
-    child.on('error', () => {
-      // 'exit' follows (or the spawn failed): jobs are failed there or by send's callback.
+    };
+    child.on('exit', (code, signal) => lost({ code: code ?? -1, signal: signal ?? '' }));
+    // A failed spawn emits only 'error'; a running process's 'error' (a failed kill or send) is
+    // followed by 'exit', or its job is failed by send's callback.
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      if (child.pid === undefined) lost({ spawn: e.code ?? 'failed' });
     });
     hold(child, false);
     this.child = child;
     return child;
   }
 
+  /** (Re)starts the no-answer watchdog for `child`. */
+  private arm(child: ChildProcess): void {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      if (this.child !== child || this.pending.size === 0) return;
+      this.log.warn('key generation process gave no answer; replacing it', { afterMs: this.stallMs, jobs: this.pending.size });
+      child.kill('SIGKILL');
+    }, this.stallMs);
+    this.watchdog.unref();
+  }
+
   private settle(id: number, failure: HsmError | undefined): void {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
-    if (this.pending.size === 0 && this.child) hold(this.child, false);
+    if (this.pending.size === 0) {
+      clearTimeout(this.watchdog);
+      if (this.child) hold(this.child, false);
+    }
     if (failure) p.reject(failure);
     else p.resolve();
   }
 
   private failAll(e: HsmError): void {
+    clearTimeout(this.watchdog);
     const all = [...this.pending.values()];
     this.pending.clear();
     for (const p of all) p.reject(e);

@@ -15,7 +15,9 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load';
 import { HsmError } from '../../src/hsm/binding';
 import { classify } from '../../src/hsm/ckr';
-import type { VersionRef } from '../../src/hsm/hsm';
+import { objectId, objectLabel, type VersionRef } from '../../src/hsm/hsm';
+import { KeygenProcess } from '../../src/hsm/keygen-process';
+import { aesCmkTemplate } from '../../src/hsm/templates';
 import { createLogger } from '../../src/log/logger';
 import { openRuntime, type Runtime } from '../../src/runtime';
 import { keygenHelpers, ROOT, TestServer } from '../helpers/server';
@@ -136,6 +138,32 @@ describe('key generation in a helper process (KMS_KEYGEN_PROCESS)', () => {
     assert.ok(pid);
     runtime?.close();
     runtime = undefined;
+    await until('the helper to exit', () => keygenHelpers({ parent: process.pid }).length === 0);
+  });
+
+  it('when the helper stops answering, then after the stall limit its jobs fail as a token fault and the next job gets a new helper', async () => {
+    const config = loadConfig(env);
+    if (config.softhsmConf) process.env['SOFTHSM2_CONF'] = config.softhsmConf;
+    const sink = new PassThrough();
+    let said = '';
+    sink.on('data', (c: Buffer) => (said += c.toString('utf8')));
+    const keygen = new KeygenProcess({ modulePath: config.pkcs11Module, label: config.tokenLabel, pin: config.pin }, createLogger('info', sink), 400);
+    const template = (ref: VersionRef) => aesCmkTemplate(objectId(ref, 'cmk'), objectLabel(ref, 'cmk'), true);
+    try {
+      await keygen.aes([template(newRef())]);
+      const [hung] = keygenHelpers({ parent: process.pid });
+      assert.ok(hung);
+      process.kill(hung, 'SIGSTOP');
+      const started = Date.now();
+      await assert.rejects(keygen.aes([template(newRef())]), (e: unknown) => e instanceof HsmError && classify(e.ckrName) === 'token-gone');
+      assert.ok(Date.now() - started >= 350, 'not before the stall limit');
+      assert.match(said, /"message":"key generation process gave no answer; replacing it"/);
+      await until('the hung helper to be gone', () => !keygenHelpers({ parent: process.pid }).includes(hung));
+      await keygen.aes([template(newRef())]);
+      assert.equal(keygenHelpers({ parent: process.pid }).length, 1);
+    } finally {
+      keygen.close();
+    }
     await until('the helper to exit', () => keygenHelpers({ parent: process.pid }).length === 0);
   });
 
