@@ -1,7 +1,8 @@
 /**
  * The operations the domain needs from the token, named by key version rather than by handle.
- * Every call goes through the session pool, except the making of new versions' objects when a key
- * generator is given (keygen-process.ts: another process, off the event loop). Object handles are
+ * Every call goes through the session pool, except the making and destroying of versions' token
+ * objects when a token writer is given (keygen-process.ts: another process, off the event loop, so
+ * that this process never writes a token object). Object handles are
  * cached per process (PKCS#11 handles of token objects stay valid across sessions of one
  * application) and looked up again when stale.
  *
@@ -20,7 +21,7 @@
  */
 import { C, HsmError, type Mechanism, type ObjectHandle, type SessionHandle } from './binding';
 import { classify } from './ckr';
-import type { KeyGenerator } from './keygen-process';
+import type { TokenWriter } from './keygen-process';
 import type { SessionPool } from './pool';
 import { TurnBatch } from './turn-batch';
 import { aesCmkTemplate, aesSivTemplate, rsaCmkTemplates, sessionCopyTemplate } from './templates';
@@ -81,8 +82,8 @@ export interface HsmOptions {
   readonly sessionCopies: number;
   /** Run the symmetric crypto calls of one event-loop turn back to back (turn-batch.ts); default true. */
   readonly batchPerTurn?: boolean;
-  /** Where new CMK versions' objects are made (keygen-process.ts); default: here, on a pooled session. */
-  readonly keygen?: KeyGenerator;
+  /** Who makes and destroys CMK versions' token objects (keygen-process.ts); default: this process, on pooled sessions. */
+  readonly tokenWriter?: TokenWriter;
 }
 
 export class Hsm {
@@ -114,8 +115,8 @@ export class Hsm {
   async createAesVersion(ref: VersionRef, withSiv: boolean): Promise<void> {
     const templates = [aesCmkTemplate(objectId(ref, 'cmk'), objectLabel(ref, 'cmk'), this.copiesEnabled)];
     if (withSiv) templates.push(aesSivTemplate(objectId(ref, 'siv'), objectLabel(ref, 'siv'), this.copiesEnabled));
-    const keygen = this.options.keygen;
-    if (keygen) return keygen.aes(templates);
+    const writer = this.options.tokenWriter;
+    if (writer) return writer.aes(templates);
     await this.pool.use((s) => {
       for (const t of templates) this.pool.module.generateKey(s, { kind: 'aes-key-gen' }, t);
     });
@@ -123,8 +124,8 @@ export class Hsm {
 
   async createRsaVersion(ref: VersionRef): Promise<void> {
     const { publicTemplate, privateTemplate } = rsaCmkTemplates(objectId(ref, 'cmk'), objectLabel(ref, 'cmk'));
-    const keygen = this.options.keygen;
-    if (keygen) return keygen.rsa(publicTemplate, privateTemplate);
+    const writer = this.options.tokenWriter;
+    if (writer) return writer.rsa(publicTemplate, privateTemplate);
     await this.pool.use((s) =>
       this.pool.module.generateKeyPair(s, { kind: 'rsa-key-pair-gen' }, publicTemplate, privateTemplate),
     );
@@ -132,21 +133,23 @@ export class Hsm {
 
   /** Destroys every object of a version (all roles, all classes); returns how many there were. */
   async destroyVersion(ref: VersionRef): Promise<number> {
+    const ids = [objectId(ref, 'cmk'), objectId(ref, 'siv')];
+    const writer = this.options.tokenWriter;
     // Idempotent (find, then destroy what is there), so a fault is retried.
-    return this.pool.use((s) => {
+    const found = await this.pool.use((s) => {
       this.syncGeneration();
       let count = 0;
-      for (const role of ['cmk', 'siv'] as const) {
-        const id = objectId(ref, role);
+      for (const [i, role] of (['cmk', 'siv'] as const).entries()) {
         for (const cls of ['secret', 'public', 'private'] as const) this.forget(s, knownKey(ref, role, cls));
         // Token objects only: a session copy would match CKA_ID too, and forget() took care of it.
-        for (const h of this.pool.module.findObjects(s, [{ type: C.CKA_ID, value: id }, { type: C.CKA_TOKEN, value: true }])) {
-          this.pool.module.destroyObject(s, h);
+        for (const h of this.pool.module.findObjects(s, [{ type: C.CKA_ID, value: ids[i]! }, { type: C.CKA_TOKEN, value: true }])) {
+          if (!writer) this.pool.module.destroyObject(s, h);
           count++;
         }
       }
       return count;
     }, RETRY);
+    return writer && found > 0 ? writer.destroy(ids, found) : found;
   }
 
   gcmEncrypt(ref: VersionRef, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer> {

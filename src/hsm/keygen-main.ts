@@ -1,21 +1,23 @@
 /**
  * The key-generation process (keygen-process.ts starts it): a PKCS#11 application of its own, with
  * its own module initialisation, session and login, that makes the token objects of new CMK
- * versions and nothing else. It answers each job with success or the CKR, never with a handle
- * (handles mean nothing in another process: the service finds the objects by CKA_ID).
+ * versions and destroys those of removed ones: the service's only writer of token objects. It
+ * answers each job with success (and a count) or the CKR, never with a handle (handles mean
+ * nothing in another process: the service finds the objects by CKA_ID).
  *
  * It ends when the service does (the IPC channel closes, even after a kill -9) and after a token or
  * session fault, so that the next job starts from a fresh initialisation.
  */
-import { HsmError, Pkcs11Module, type SessionHandle } from './binding';
+import { C, HsmError, Pkcs11Module, type SessionHandle } from './binding';
 import { classify } from './ckr';
 import { revive, type KeygenOpen, type KeygenReply, type KeygenRequest } from './keygen-protocol';
 
 let open: KeygenOpen | undefined;
 let token: { mod: Pkcs11Module; session: SessionHandle } | undefined;
 
-function connect(o: KeygenOpen): { mod: Pkcs11Module; session: SessionHandle } {
-  const mod = new Pkcs11Module(o.modulePath);
+function connect(o: KeygenOpen, again?: Pkcs11Module): { mod: Pkcs11Module; session: SessionHandle } {
+  const mod = again ?? new Pkcs11Module(o.modulePath);
+  if (again) mod.reinitialize();
   const found = mod.tokens().find((t) => t.label === o.label);
   if (!found) throw new HsmError(0xe0, 'CKR_TOKEN_NOT_PRESENT', 'findToken');
   const session = mod.openSession(found.slot);
@@ -25,6 +27,18 @@ function connect(o: KeygenOpen): { mod: Pkcs11Module; session: SessionHandle } {
     if (!(e instanceof HsmError && e.ckrName === 'CKR_USER_ALREADY_LOGGED_IN')) throw e;
   }
   return { mod, session };
+}
+
+/** Destroys every token object carrying one of `ids`; returns how many. */
+function destroyAll(mod: Pkcs11Module, session: SessionHandle, ids: readonly Buffer[]): number {
+  let count = 0;
+  for (const id of ids) {
+    for (const h of mod.findAllObjects(session, [{ type: C.CKA_ID, value: id }, { type: C.CKA_TOKEN, value: true }])) {
+      mod.destroyObject(session, h);
+      count++;
+    }
+  }
+  return count;
 }
 
 function send(reply: KeygenReply): Promise<void> {
@@ -39,17 +53,28 @@ process.on('message', (raw: KeygenRequest) => {
   }
   const job = revive(raw);
   let failure: HsmError | undefined;
+  let count = 0;
   try {
     if (!open) throw new HsmError(0x190, 'CKR_CRYPTOKI_NOT_INITIALIZED', 'keygen');
     token ??= connect(open);
     const { mod, session } = token;
     if (job.kind === 'aes') for (const t of job.templates) mod.generateKey(session, { kind: 'aes-key-gen' }, t);
-    else mod.generateKeyPair(session, { kind: 'rsa-key-pair-gen' }, job.publicTemplate, job.privateTemplate);
+    else if (job.kind === 'rsa') mod.generateKeyPair(session, { kind: 'rsa-key-pair-gen' }, job.publicTemplate, job.privateTemplate);
+    else {
+      count = destroyAll(mod, session, job.ids);
+      if (count < job.expected) {
+        // This process's view of the token can miss another process's new objects: SoftHSM's
+        // token generation counter takes in others' changes when this process writes (see
+        // keygen-process.ts). A fresh initialisation reads the token directory again.
+        token = connect(open, mod);
+        count += destroyAll(token.mod, token.session, job.ids);
+      }
+    }
   } catch (e) {
     failure = e instanceof HsmError ? e : new HsmError(-1, 'BINDING_ERROR', 'keygen');
   }
   if (!failure) {
-    void send({ id: job.id, ok: true });
+    void send({ id: job.id, ok: true, count });
     return;
   }
   const reply: KeygenReply = { id: job.id, ok: false, ckr: failure.ckr, ckrName: failure.ckrName, method: failure.method };

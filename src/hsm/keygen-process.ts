@@ -13,6 +13,15 @@
  * other thread was writing, marked it invalid, and C_GenerateKey failed with CKR_GENERAL_ERROR
  * ("Could not initialize the attribute"), or the new object dropped out of the service's view.
  *
+ * It also destroys token objects, so that the service process never writes one: SoftHSM tells a
+ * process of other processes' changes by a generation counter in the token directory, and a
+ * process that writes sets its view of that counter to what it wrote, taking in any change another
+ * process made just before without reading it (OSToken::deleteObject commits the generation
+ * without indexing). The crash test caught the service's view missing a version the helper had
+ * just made, after the service had destroyed another. A process that only reads never misses one.
+ * The helper's own view can miss others' objects the same way: a destroy that finds fewer objects
+ * than the service saw initialises the helper's module again and looks once more.
+ *
  * The process is started at the first key creation and lives as long as the service; it ends with
  * the service (its IPC channel closes, even on kill -9) and after a token fault, and the next job
  * starts a new one. A job of a dead process fails with CKR_DEVICE_ERROR (503, not retried: key
@@ -30,22 +39,27 @@ export interface KeygenSource {
   readonly pin: string;
 }
 
-/** Makes the token objects of a CMK version somewhere other than on the event loop (HsmOptions.keygen). */
-export interface KeyGenerator {
+/**
+ * Makes and destroys CMK versions' token objects for the service, off its event loop
+ * (HsmOptions.tokenWriter): while there is one, the service itself never writes a token object.
+ */
+export interface TokenWriter {
   aes(templates: readonly Template[]): Promise<void>;
   rsa(publicTemplate: Template, privateTemplate: Template): Promise<void>;
+  /** Destroys every token object with one of `ids` (`expected` of them, as the caller saw); resolves how many. */
+  destroy(ids: readonly Buffer[], expected: number): Promise<number>;
   close(): void;
 }
 
 interface Pending {
-  readonly resolve: () => void;
+  readonly resolve: (count: number) => void;
   readonly reject: (e: Error) => void;
 }
 
 /** No answer for this long while jobs are out: the helper is taken for hung and replaced. */
 const STALL_MS = 60_000;
 
-export class KeygenProcess implements KeyGenerator {
+export class KeygenProcess implements TokenWriter {
   private child: ChildProcess | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -59,12 +73,16 @@ export class KeygenProcess implements KeyGenerator {
     private readonly stallMs = STALL_MS,
   ) {}
 
-  aes(templates: readonly Template[]): Promise<void> {
-    return this.run({ kind: 'aes', templates });
+  async aes(templates: readonly Template[]): Promise<void> {
+    await this.run({ kind: 'aes', templates });
   }
 
-  rsa(publicTemplate: Template, privateTemplate: Template): Promise<void> {
-    return this.run({ kind: 'rsa', publicTemplate, privateTemplate });
+  async rsa(publicTemplate: Template, privateTemplate: Template): Promise<void> {
+    await this.run({ kind: 'rsa', publicTemplate, privateTemplate });
+  }
+
+  destroy(ids: readonly Buffer[], expected: number): Promise<number> {
+    return this.run({ kind: 'destroy', ids, expected });
   }
 
   close(): void {
@@ -75,16 +93,16 @@ export class KeygenProcess implements KeyGenerator {
     this.failAll(new HsmError(0x190, 'CKR_CRYPTOKI_NOT_INITIALIZED', 'keygen'));
   }
 
-  private run(job: KeygenJob): Promise<void> {
+  private run(job: KeygenJob): Promise<number> {
     if (this.closed) return Promise.reject(new HsmError(0x190, 'CKR_CRYPTOKI_NOT_INITIALIZED', 'keygen'));
     const child = this.start();
     const id = this.nextId++;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<number>((resolve, reject) => {
       if (this.pending.size === 0) this.arm(child);
       this.pending.set(id, { resolve, reject });
       hold(child, true);
       child.send({ ...job, id }, (e) => {
-        if (e) this.settle(id, new HsmError(0x30, 'CKR_DEVICE_ERROR', 'keygen'));
+        if (e) this.settle(id, 0, new HsmError(0x30, 'CKR_DEVICE_ERROR', 'keygen'));
       });
     });
   }
@@ -101,7 +119,8 @@ export class KeygenProcess implements KeyGenerator {
     child.send(open);
     child.on('message', (r: KeygenReply) => {
       if (this.pending.size > 1) this.arm(child);
-      this.settle(r.id, r.ok ? undefined : new HsmError(r.ckr, r.ckrName, r.method));
+      if (r.ok) this.settle(r.id, r.count);
+      else this.settle(r.id, 0, new HsmError(r.ckr, r.ckrName, r.method));
     });
     const lost = (how: Record<string, string | number>): void => {
       if (this.child !== child) return;
@@ -131,7 +150,7 @@ export class KeygenProcess implements KeyGenerator {
     this.watchdog.unref();
   }
 
-  private settle(id: number, failure: HsmError | undefined): void {
+  private settle(id: number, count: number, failure?: HsmError): void {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
@@ -140,7 +159,7 @@ export class KeygenProcess implements KeyGenerator {
       if (this.child) hold(this.child, false);
     }
     if (failure) p.reject(failure);
-    else p.resolve();
+    else p.resolve(count);
   }
 
   private failAll(e: HsmError): void {

@@ -12,15 +12,20 @@ export interface KeygenOpen {
   readonly pin: string;
 }
 
-/** One CMK version's objects: AES keys (the CMK, maybe its SIV key) or an RSA key pair. */
+/**
+ * Make one CMK version's objects (AES keys: the CMK, maybe its SIV key; or an RSA key pair), or
+ * destroy every token object with one of these CKA_IDs (`expected` of them, as the service sees it).
+ */
 export type KeygenJob =
   | { readonly kind: 'aes'; readonly templates: readonly Template[] }
-  | { readonly kind: 'rsa'; readonly publicTemplate: Template; readonly privateTemplate: Template };
+  | { readonly kind: 'rsa'; readonly publicTemplate: Template; readonly privateTemplate: Template }
+  | { readonly kind: 'destroy'; readonly ids: readonly Buffer[]; readonly expected: number };
 
 export type KeygenRequest = KeygenOpen | (KeygenJob & { readonly id: number });
 
 export type KeygenReply =
-  | { readonly id: number; readonly ok: true }
+  /** `count`: objects destroyed (destroy jobs). */
+  | { readonly id: number; readonly ok: true; readonly count: number }
   | { readonly id: number; readonly ok: false; readonly ckr: number; readonly ckrName: string; readonly method: string };
 
 /** Uint8Arrays back to Buffers (pkcs11js wants Buffers), in arrays and plain objects. */

@@ -20,6 +20,7 @@ import { KeygenProcess } from '../../src/hsm/keygen-process';
 import { aesCmkTemplate } from '../../src/hsm/templates';
 import { createLogger } from '../../src/log/logger';
 import { openRuntime, type Runtime } from '../../src/runtime';
+import { FaultInjector } from '../helpers/fault-binding';
 import { keygenHelpers, ROOT, TestServer } from '../helpers/server';
 
 let dataDir: string;
@@ -100,6 +101,39 @@ describe('key generation in a helper process (KMS_KEYGEN_PROCESS)', () => {
     const sealed = await rt.hsm.gcmEncrypt(ref, iv, aad, Buffer.from('plaintext'));
     assert.equal((await rt.hsm.gcmDecrypt(ref, iv, aad, sealed)).toString(), 'plaintext');
     assert.equal((await rt.hsm.cmac(ref, Buffer.from('x'))).length, 16);
+  });
+
+  it('when versions are made and destroyed, then the service process itself writes no token object, and what was destroyed is gone from its view', async () => {
+    runtime?.close();
+    const faults = new FaultInjector(loadConfig(env).tokenLabel);
+    runtime = openRuntime(loadConfig(env), createLogger('warn', new PassThrough()), { wrapModule: faults.wrap });
+    const rt = runtime;
+    const aes = newRef();
+    const rsa = newRef();
+    await rt.hsm.createAesVersion(aes, true);
+    await rt.hsm.createRsaVersion(rsa);
+    // A use makes a session copy of the CMK: a session object, which this process does destroy.
+    await rt.hsm.gcmEncrypt(aes, Buffer.alloc(12), Buffer.alloc(0), Buffer.from('x'));
+    assert.equal(rt.hsm.sessionCopies, 1);
+    assert.equal(await rt.hsm.destroyVersion(aes), 2, 'the CMK and its SIV key');
+    assert.equal(await rt.hsm.destroyVersion(rsa), 2, 'both halves of the pair');
+    assert.equal(rt.hsm.sessionCopies, 0);
+    for (const m of ['generateKey', 'generateKeyPair'] as const) assert.equal(faults.attempts.get(m) ?? 0, 0, `${m} in the service process`);
+    assert.equal(faults.attempts.get('destroyObject'), 1, 'the session copy only: no token object');
+    await assert.rejects(rt.hsm.gcmEncrypt(aes, Buffer.alloc(12), Buffer.alloc(0), Buffer.from('x')), (e: unknown) => e instanceof HsmError && e.method === 'findKey');
+    assert.equal(await rt.hsm.destroyVersion(aes), 0, 'nothing left to destroy');
+  });
+
+  it("when the helper's view of the token missed another process's new object, then destroying it still works: the helper looks again from a fresh initialisation", async () => {
+    const rt = open(false);
+    await rt.hsm.createAesVersion(newRef(), false);
+    // Another PKCS#11 application (the CLI) makes a key; then the helper writes before it reads
+    // the token again, which makes SoftHSM take the CLI's change in without indexing it.
+    const made = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'bin/p11kms.js'), 'key', 'create', '--project', 'p1', '--alias', `other-${Date.now()}`, '--spec', 'AES_256'], { env, encoding: 'utf8' })) as { key_id: string };
+    await rt.hsm.createAesVersion(newRef(), false);
+    const ref = { keyId: made.key_id, version: 1 };
+    assert.equal(await rt.hsm.destroyVersion(ref), 1);
+    assert.equal(await rt.hsm.destroyVersion(ref), 0, 'gone for the service too');
   });
 
   it('when the helper dies with a job out, then that job fails as a token fault, and the next one starts a new helper and works', async () => {
