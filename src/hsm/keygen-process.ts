@@ -114,6 +114,7 @@ export class KeygenProcess implements TokenWriter {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // Not the service's flags: --inspect would clash on its port, profilers would double up.
       execArgv: [],
+      env: helperEnv(process.env),
     });
     const open: KeygenOpen = { kind: 'open', ...this.source };
     child.send(open);
@@ -182,4 +183,11 @@ function hold(child: ChildProcess, on: boolean): void {
     child.unref();
     child.channel?.unref();
   }
+}
+
+/** The service's environment without the PIN (KMS_PIN, when set there): the helper gets it over its channel. */
+export function helperEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  delete out['KMS_PIN'];
+  return out;
 }

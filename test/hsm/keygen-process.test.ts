@@ -16,7 +16,7 @@ import { loadConfig } from '../../src/config/load';
 import { HsmError } from '../../src/hsm/binding';
 import { classify } from '../../src/hsm/ckr';
 import { objectId, objectLabel, type VersionRef } from '../../src/hsm/hsm';
-import { KeygenProcess } from '../../src/hsm/keygen-process';
+import { helperEnv, KeygenProcess } from '../../src/hsm/keygen-process';
 import { aesCmkTemplate } from '../../src/hsm/templates';
 import { createLogger } from '../../src/log/logger';
 import { openRuntime, type Runtime } from '../../src/runtime';
@@ -165,6 +165,11 @@ describe('key generation in a helper process (KMS_KEYGEN_PROCESS)', () => {
     assert.ok(pin.length >= 4);
     assert.ok(!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(pin));
     assert.ok(!readFileSync(`/proc/${pid}/environ`, 'utf8').includes(pin));
+  });
+
+  it('when the service has its PIN in KMS_PIN, then the helper is started without it', () => {
+    const env = helperEnv({ KMS_PIN: 'secret-pin', KMS_DATA_DIR: '/d', PATH: '/bin' });
+    assert.deepEqual(env, { KMS_DATA_DIR: '/d', PATH: '/bin' });
   });
 
   it('when the runtime closes, then its helper exits', async () => {
