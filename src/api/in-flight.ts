@@ -20,10 +20,6 @@ export class InFlight {
     work.then(done, done);
   }
 
-  get size(): number {
-    return this.count;
-  }
-
   /** Resolves when no handler is at work (at once when none is). */
   idle(): Promise<void> {
     return this.count === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));

@@ -35,7 +35,7 @@ export const ConfigSchema = Type.Object(
     }),
     keygenProcess: Type.Boolean({
       description:
-        'KMS_KEYGEN_PROCESS: make the token objects of new CMK versions in a helper process of the service, so that key creation (~5 ms per AES key on SoftHSM, up to a second per RSA pair) does not stall other requests (keygen-process.ts; default true)',
+        'KMS_KEYGEN_PROCESS: make and destroy the token objects of CMK versions in a helper process of the service, so that key creation (~5 ms per AES key on SoftHSM, up to a second per RSA pair) does not stall other requests and the service process never writes a token object (keygen-process.ts; default true)',
     }),
     poolWaitMs: Type.Integer({ minimum: 1, maximum: 600000, description: 'KMS_POOL_WAIT_MS: wait for a session before 503 (default 2000)' }),
     orphanGraceMs: Type.Integer({

@@ -2,9 +2,9 @@
  * The operations the domain needs from the token, named by key version rather than by handle.
  * Every call goes through the session pool, except the making and destroying of versions' token
  * objects when a token writer is given (keygen-process.ts: another process, off the event loop, so
- * that this process never writes a token object). Object handles are
- * cached per process (PKCS#11 handles of token objects stay valid across sessions of one
- * application) and looked up again when stale.
+ * that this process never writes a token object). Object handles are cached per process (PKCS#11
+ * handles of token objects stay valid across sessions of one application) and looked up again
+ * when stale.
  *
  * Session copies: SoftHSM re-reads a token object's file (about 14 file system calls) on every use,
  * which made the token-object CMK the largest cost of a data-key request. So the first use of an

@@ -1,7 +1,8 @@
 /**
- * The session pool: this process's only door to the token (DESIGN.md decision 7; new key objects
- * are made by a helper process, another PKCS#11 application, see keygen-process.ts). Bounded
- * size, bounded wait (then HsmUnavailable), and it owns the module's connection to the token:
+ * The session pool: this process's only door to the token (DESIGN.md decision 7; CMK versions'
+ * token objects are made and destroyed by a helper process, another PKCS#11 application, see
+ * keygen-process.ts). Bounded size, bounded wait (then HsmUnavailable), and it owns the module's
+ * connection to the token:
  *
  * - a session whose call failed with a `session-broken` CKR (closed under us, logged out) is closed
  *   and replaced, never reused;
