@@ -57,7 +57,12 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
   const keygen = config.keygenProcess && !opts.keygenInProcess
     ? new KeygenProcess({ modulePath: config.pkcs11Module, label: config.tokenLabel, pin: config.pin }, log)
     : undefined;
-  const hsm = new Hsm(pool, { sessionCopies: config.sessionKeyCopies, batchPerTurn: config.hsmBatch, ...(keygen ? { tokenWriter: keygen } : {}) });
+  const hsm = new Hsm(pool, {
+    sessionCopies: config.sessionKeyCopies,
+    batchPerTurn: config.hsmBatch,
+    rsaOffThread: config.rsaOffThread,
+    ...(keygen ? { tokenWriter: keygen } : {}),
+  });
   const reconciler = new Reconciler(store, hsm, log, config.orphanGraceMs);
   // Every process, not only the sweeper's: each holds its own session copies of CMKs.
   const pruner = setInterval(() => {

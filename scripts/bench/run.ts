@@ -35,7 +35,10 @@
  *     decrypt-datakey, Huawei encrypt-data (1 KiB), and last Huawei create-key (it adds keys).
  *     Variant: create-datakey with KMS_AUDIT_FSYNC=false, to size the audit trail's fdatasync.
  *     Then create-datakey (16 connections) while create-key runs on 8 more, key objects made by the
- *     helper process (default) or in the server process (KMS_KEYGEN_PROCESS=false), 2 rounds in turn.
+ *     helper process (default) or in the server process (KMS_KEYGEN_PROCESS=false), 2 rounds in turn;
+ *     and create-datakey while Huawei sign (RSA-PSS, an RSA_2048 CMK) runs on 8 more, the RSA
+ *     private-key operations on libuv's thread pool (default) or on the event loop
+ *     (KMS_RSA_OFF_THREAD=false), 2 rounds in turn.
  *  5. Scale: create-key up to --scale-keys CMKs; a reconciliation pass and the raw DEK rate at that
  *     size; then start-up and create-datakey (1 process, 16 connections) interleaved A/B against a
  *     second 10-key token (3 rounds, so machine drift hits both sides), and the matrix's
@@ -202,8 +205,11 @@ interface Report {
   profile?: ProfileSummary;
   /** The ≥ 80 % target, measured interleaved: describe-key and the two data-key routes in turn. */
   targets: TargetRun[];
-  /** create-datakey while keys are being created, with key objects made in the helper process or in the server's. */
-  duringCreate: DuringCreate[];
+  /**
+   * create-datakey while other work runs beside it: create-key (key objects made in the helper
+   * process or in the server's) and sign (RSA on the thread pool or on the event loop).
+   */
+  alongside: Alongside[];
   failures: string[];
 }
 
@@ -220,14 +226,22 @@ interface TargetRun {
   cpuRatio: Record<string, number>;
 }
 
-interface DuringCreate {
-  /** Where the key objects were made: KMS_KEYGEN_PROCESS=true (helper) or false (in process). */
-  readonly keygen: 'helper process' | 'in process';
+interface Alongside {
+  /** The work beside create-datakey, on 8 connections. */
+  readonly background: 'create-key' | 'sign';
+  /** create-key: where the key objects were made (KMS_KEYGEN_PROCESS); sign: where the RSA runs (KMS_RSA_OFF_THREAD). */
+  readonly mode: 'helper process' | 'in process' | 'thread pool' | 'event loop';
   readonly round: number;
   /** The measured create-datakey cell (16 connections; also in `cells`, with a variant). */
-  readonly datakey: { reqPerSec: number; p50: number; p99: number; max: number };
-  /** The create-key load running meanwhile (8 connections). */
-  readonly createKey: { reqPerSec: number; p50: number; p99: number; max: number };
+  readonly datakey: Latency;
+  readonly other: Latency;
+}
+
+interface Latency {
+  readonly reqPerSec: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
 }
 
 /** Routes whose req/s the issue wants ≥ 80 % of the trivial route's. */
@@ -314,7 +328,7 @@ function meta(): Record<string, unknown> {
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
-  const report: Report = { meta: meta(), flags, raw: {}, rawNotes: {}, rawCreateKey: {}, startup: [], cells: [], scale: {}, soak: {}, targets: [], duringCreate: [], failures: [] };
+  const report: Report = { meta: meta(), flags, raw: {}, rawNotes: {}, rawCreateKey: {}, startup: [], cells: [], scale: {}, soak: {}, targets: [], alongside: [], failures: [] };
   const t0 = Date.now();
   const stamp = `${new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}${flags.quick ? '-quick' : ''}`;
   const resultsDir = path.join(ROOT, 'bench/results');
@@ -495,21 +509,37 @@ async function main(): Promise<void> {
       await stopChecked(server, report);
     }
 
-    // 4c. Data keys while keys are being created (8 connections of create-key in the background),
-    // key objects made by the helper process (the default) or on the server's event loop; in turn,
-    // two rounds, so that drift hits both.
+    // 4c. Data keys while other work runs on 8 more connections: key creation, with the key
+    // objects made by the helper process (the default) or on the server's event loop; then RSA
+    // signatures, made on libuv's thread pool (the default) or on the event loop. In turn, two
+    // rounds, so that drift hits both.
     const datakeyTarget = targets().find((x) => x.name === 'create-datakey')!;
-    for (let round = 0; round < 2; round++) {
-      for (const keygen of ['in process', 'helper process'] as const) {
-        const server = await ready(d, 1, keygen === 'in process' ? { KMS_KEYGEN_PROCESS: 'false' } : {});
-        log(`create-datakey during create-key, key objects made ${keygen === 'in process' ? 'in the server process' : 'by the helper process'}`);
-        const background = drive(server.url, createKey, { connections: 8, seconds: flags.warmup + flags.seconds + 1 });
-        const c = await cell(server, datakeyTarget, 16, countKeys(d), `during create-key ×8, keygen ${keygen}`);
-        const ck = await background;
-        if (ck.errors || ck.unexpected) report.failures.push(`create-key during create-datakey (keygen ${keygen}): ${ck.errors} errors, ${ck.unexpected} unexpected ${JSON.stringify(ck.statusCodes)}`);
-        const lat = (x: LoadResult) => ({ reqPerSec: x.reqPerSec, p50: x.latencyMs.p50, p99: x.latencyMs.p99, max: x.latencyMs.max });
-        report.duringCreate.push({ keygen, round, datakey: lat(c.result), createKey: lat(ck) });
-        await stopChecked(server, report);
+    const rsa = JSON.parse(cli(d, ['key', 'create', '--project', PROJECT, '--alias', 'bench-rsa', '--spec', 'RSA_2048'])) as { key_id: string };
+    const sign: Target = {
+      name: 'sign',
+      method: 'POST',
+      path: H('sign'),
+      headers: hw,
+      body: JSON.stringify({ key_id: rsa.key_id, message: Buffer.alloc(32, 7).toString('base64'), signing_algorithm: 'RSASSA_PSS_SHA_256' }),
+      expectStatus: 200,
+    };
+    const besides = [
+      { background: createKey, modes: [['in process', { KMS_KEYGEN_PROCESS: 'false' }], ['helper process', {}]] },
+      { background: sign, modes: [['event loop', { KMS_RSA_OFF_THREAD: 'false' }], ['thread pool', {}]] },
+    ] as const;
+    for (const { background, modes } of besides) {
+      for (let round = 0; round < 2; round++) {
+        for (const [mode, env] of modes) {
+          const server = await ready(d, 1, env);
+          log(`create-datakey during ${background.name}, ${mode}`);
+          const other = drive(server.url, background, { connections: 8, seconds: flags.warmup + flags.seconds + 1 });
+          const c = await cell(server, datakeyTarget, 16, countKeys(d), `during ${background.name} ×8, ${mode}`);
+          const o = await other;
+          if (o.errors || o.unexpected) report.failures.push(`${background.name} during create-datakey (${mode}): ${o.errors} errors, ${o.unexpected} unexpected ${JSON.stringify(o.statusCodes)}`);
+          const lat = (x: LoadResult): Latency => ({ reqPerSec: x.reqPerSec, p50: x.latencyMs.p50, p99: x.latencyMs.p99, max: x.latencyMs.max });
+          report.alongside.push({ background: background.name === 'sign' ? 'sign' : 'create-key', mode, round, datakey: lat(c.result), other: lat(o) });
+          await stopChecked(server, report);
+        }
       }
     }
 
@@ -769,12 +799,12 @@ function table(r: Report): string {
   if (ras && typeof rawDk === 'object') {
     lines.push(`  raw DataKeys.create 64 B: ${f0(r.raw['datakey-64']?.opsPerSec ?? NaN)} ops/s at ${BASE_KEYS} keys → ${f0(rawDk.opsPerSec)} ops/s at ${String(ras['keys'])} keys`);
   }
-  if (r.duringCreate.length > 0) {
-    lines.push('create-datakey (1 process, 16 connections) while create-key runs on 8 more connections; latency ms:');
-    for (const x of r.duringCreate) {
+  if (r.alongside.length > 0) {
+    lines.push('create-datakey (1 process, 16 connections) while create-key or sign runs on 8 more connections; latency ms:');
+    for (const x of r.alongside) {
       lines.push(
-        `  keygen ${pad(x.keygen, 15)} round ${x.round + 1}: create-datakey ${lpad(f0(x.datakey.reqPerSec), 6)} req/s p50 ${x.datakey.p50} p99 ${x.datakey.p99} max ${x.datakey.max}; ` +
-          `create-key ${f0(x.createKey.reqPerSec)} req/s p50 ${x.createKey.p50} p99 ${x.createKey.p99} max ${x.createKey.max}`,
+        `  ${pad(x.background, 10)} ${pad(x.mode, 14)} round ${x.round + 1}: create-datakey ${lpad(f0(x.datakey.reqPerSec), 6)} req/s p50 ${x.datakey.p50} p99 ${x.datakey.p99} max ${x.datakey.max}; ` +
+          `${x.background} ${f0(x.other.reqPerSec)} req/s p50 ${x.other.p50} p99 ${x.other.p99} max ${x.other.max}`,
       );
     }
     lines.push('');

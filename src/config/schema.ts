@@ -37,6 +37,10 @@ export const ConfigSchema = Type.Object(
       description:
         'KMS_KEYGEN_PROCESS: make and destroy the token objects of CMK versions in a helper process of the service, so that key creation (~5 ms per AES key on SoftHSM, up to a second per RSA pair) does not stall other requests and the service process never writes a token object (keygen-process.ts; default true)',
     }),
+    rsaOffThread: Type.Boolean({
+      description:
+        "KMS_RSA_OFF_THREAD: run RSA private-key operations (sign, decrypt; ~0.5-1 ms each) on libuv's thread pool, two at a time, instead of on the event loop; false for a PKCS#11 module that is not safe to call from several threads (default true)",
+    }),
     poolWaitMs: Type.Integer({ minimum: 1, maximum: 600000, description: 'KMS_POOL_WAIT_MS: wait for a session before 503 (default 2000)' }),
     orphanGraceMs: Type.Integer({
       minimum: 0,

@@ -153,6 +153,9 @@ export interface TokenSummary {
 export class Pkcs11Module {
   private readonly lib: pkcs11js.PKCS11;
   private finalized = false;
+  /** Calls running on libuv's thread pool (see offThread). */
+  private outside = 0;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(path: string) {
     this.lib = new pkcs11js.PKCS11();
@@ -295,6 +298,46 @@ export class Pkcs11Module {
   sign(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, outLength: number): Buffer {
     call('C_SignInit', () => this.lib.C_SignInit(s, toRaw(m), key));
     return call('C_Sign', () => this.lib.C_Sign(s, data, Buffer.allocUnsafe(outLength)));
+  }
+
+  /**
+   * C_SignInit here, C_Sign on libuv's thread pool: an RSA private-key operation (~0.5–1 ms of
+   * CPU) leaves the event loop free. The init's errors throw at once, like a synchronous call's.
+   */
+  signOffThread(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, outLength: number): Promise<Buffer> {
+    call('C_SignInit', () => this.lib.C_SignInit(s, toRaw(m), key));
+    return this.offThread('C_Sign', () => this.lib.C_SignAsync(s, data, Buffer.allocUnsafe(outLength)));
+  }
+
+  /** As signOffThread, for C_Decrypt; the plaintext gets a buffer of its own, as in decrypt. */
+  decryptOffThread(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, outLength: number): Promise<Buffer> {
+    call('C_DecryptInit', () => this.lib.C_DecryptInit(s, toRaw(m), key));
+    return this.offThread('C_Decrypt', () => this.lib.C_DecryptAsync(s, data, Buffer.alloc(outLength)));
+  }
+
+  /**
+   * Calls of this module running on another thread now. While there are any, the module must not
+   * be finalized or re-initialised: SoftHSM would free what those threads are using.
+   */
+  get callsOffThread(): number {
+    return this.outside;
+  }
+
+  /** Resolves once no call of this module runs on another thread. */
+  offThreadIdle(): Promise<void> {
+    if (this.outside === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async offThread(method: string, fn: () => Promise<Buffer>): Promise<Buffer> {
+    this.outside++;
+    try {
+      return await fn();
+    } catch (e) {
+      throw translate(method, e);
+    } finally {
+      if (--this.outside === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
   }
 
   /** False for a signature that does not verify; throws only for real failures. */

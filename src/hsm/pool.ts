@@ -13,10 +13,12 @@
  *   service starts without its token and becomes healthy by itself);
  * - `use(fn, { retry: true })` runs an idempotent call once more after either kind of fault.
  *
- * All PKCS#11 calls are synchronous on the event loop thread, so a re-initialisation never runs
- * while another call is inside the module. Sessions carry the generation of the module
- * initialisation that opened them: one from before a re-initialisation is dropped on release,
- * never closed (its handle number may already belong to a new session).
+ * PKCS#11 calls are synchronous on the event loop thread, except RSA private-key operations, which
+ * run on libuv's thread pool (Pkcs11Module.signOffThread). A re-initialisation or C_Finalize
+ * therefore waits until no call is inside the module on another thread; meanwhile the pool is down,
+ * so none starts. Sessions carry the generation of the module initialisation that opened them: one
+ * from before a re-initialisation is dropped on release, never closed (its handle number may
+ * already belong to a new session).
  */
 import { KmsError } from '../errors/kms-error';
 import type { Logger } from '../log/logger';
@@ -67,6 +69,8 @@ export class SessionPool {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay: number;
   private readonly connectedListeners: Array<() => void> = [];
+  /** The re-initialisation under way, waiting for off-thread calls to leave the module. */
+  private reconnecting: Promise<boolean> | undefined;
   /** Sessions opened and closed (or dropped) over the pool's life: a leak shows as a difference from `open`. */
   private counters = { opened: 0, closed: 0, dropped: 0, recoveries: 0 };
 
@@ -189,7 +193,22 @@ export class SessionPool {
     if (this.closed) return Promise.resolve(false);
     // A fault on a session of an older generation was already dealt with by that re-initialisation.
     this.log.error('hsm token fault, reconnecting', { ckr: cause.ckrName, method: cause.method });
-    return Promise.resolve(this.connect(`${cause.ckrName} in ${cause.method}`));
+    return this.reconnect(`${cause.ckrName} in ${cause.method}`);
+  }
+
+  /** connect(), once no call is inside the module on another thread; single-flight. */
+  private reconnect(why: string): Promise<boolean> {
+    const mod = this.mod;
+    if (!mod || mod.callsOffThread === 0) return Promise.resolve(this.connect(why));
+    if (this.reconnecting) return this.reconnecting;
+    // Down while waiting: no new call may enter the module that is about to be re-initialised.
+    this.health = { up: false, reason: why, since: Date.now() };
+    this.rejectWaiters();
+    this.reconnecting = mod.offThreadIdle().then(() => {
+      this.reconnecting = undefined;
+      return !this.closed && this.connect(why);
+    });
+    return this.reconnecting;
   }
 
   /** Stops the pool: waiters get 503, idle sessions are closed, busy ones on release, then C_Finalize. */
@@ -201,14 +220,19 @@ export class SessionPool {
     // Busy sessions are closed when their calls return (release sees `closed`).
     for (const l of this.idle.splice(0)) this.closeQuietly(l);
     this.dropKeeper();
-    if (this.mod) {
+    const mod = this.mod;
+    if (!mod) return;
+    this.mod = undefined;
+    const finalize = () => {
       try {
-        this.mod.finalize();
+        mod.finalize();
       } catch (e) {
         if (e instanceof HsmError) this.log.warn('C_Finalize failed', { ckr: e.ckrName });
       }
-      this.mod = undefined;
-    }
+    };
+    // An off-thread call still inside the module: finalize when it has left (it keeps the event loop alive until then).
+    if (mod.callsOffThread === 0) finalize();
+    else void mod.offThreadIdle().then(finalize);
   }
 
   /**
@@ -274,7 +298,7 @@ export class SessionPool {
     if (this.closed) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      if (!this.closed && !this.health.up) this.connect('retry');
+      if (!this.closed && !this.health.up) void this.reconnect('retry');
     }, this.retryDelay);
     this.retryTimer.unref();
     this.retryDelay = Math.min(this.retryDelay * 2, this.options.retryMaxMs ?? 5000);

@@ -28,6 +28,7 @@ const CKR: Readonly<Record<string, number>> = {
 export class FaultInjector {
   private real: Pkcs11Api | undefined;
   private rules: Rule[] = [];
+  private readonly watchers = new Map<string, () => void>();
   /** Successful calls per method (what really reached the token). */
   readonly calls = new Map<string, number>();
   /** Calls per method that reached the token, whether it answered CKR_OK or an error. */
@@ -44,8 +45,11 @@ export class FaultInjector {
       get: (target, prop, receiver) => {
         const v: unknown = Reflect.get(target, prop, receiver);
         if (typeof v !== 'function' || typeof prop !== 'string') return v;
+        // Bookkeeping of the binding, not a call to the token: nothing to fail there.
+        if (prop === 'offThreadIdle') return (v as () => unknown).bind(target);
         return (...args: unknown[]) => {
           this.maybeFail(prop);
+          this.watchers.get(prop)?.();
           this.attempts.set(prop, (this.attempts.get(prop) ?? 0) + 1);
           const out: unknown = (v as (...a: unknown[]) => unknown).apply(target, args);
           this.calls.set(prop, (this.calls.get(prop) ?? 0) + 1);
@@ -54,6 +58,11 @@ export class FaultInjector {
       },
     });
   };
+
+  /** Runs `fn` just before each call of `method` reaches the token, to look at the state then. */
+  watch(method: Method, fn: () => void): void {
+    this.watchers.set(method, fn);
+  }
 
   /** The next `times` calls of these methods (or any method) fail with the CKR. */
   fail(methods: Method | readonly Method[] | 'all', ckrName: string, times = 1): void {

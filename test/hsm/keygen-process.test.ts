@@ -20,6 +20,7 @@ import { helperEnv, KeygenProcess } from '../../src/hsm/keygen-process';
 import { aesCmkTemplate } from '../../src/hsm/templates';
 import { createLogger } from '../../src/log/logger';
 import { openRuntime, type Runtime } from '../../src/runtime';
+import { turnsDuring } from '../helpers/event-loop';
 import { FaultInjector } from '../helpers/fault-binding';
 import { keygenHelpers, ROOT, TestServer } from '../helpers/server';
 
@@ -37,24 +38,6 @@ async function until(what: string, f: () => boolean, ms = 10_000): Promise<void>
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(25);
   }
-}
-
-/** Event-loop turns (setImmediate) that ran while `work` was in progress. */
-async function turnsDuring(work: () => Promise<unknown>): Promise<number> {
-  let turns = 0;
-  let running = true;
-  const spin = () => {
-    if (!running) return;
-    turns++;
-    setImmediate(spin);
-  };
-  setImmediate(spin);
-  try {
-    await work();
-  } finally {
-    running = false;
-  }
-  return turns;
 }
 
 function open(keygenInProcess: boolean): Runtime {
