@@ -16,7 +16,7 @@
  *   --soak <s>              soak duration in seconds (default 300; 0 skips the soak)
  *   --soak-connections <n>  connections during the soak (default 16)
  *   --skip-scale            no scale run
- *   --target-rounds <n>     rounds of the interleaved target measurement (default 3; --quick 1)
+ *   --target-rounds <n>     rounds of the interleaved target measurement (default 6; --quick 1)
  *   --no-profile            no CPU profile of create-datakey
  *   --keep                  keep the temporary data dir (token + store) and print where it is
  *
@@ -100,7 +100,7 @@ function parseFlags(argv: readonly string[]): Flags {
     soak: quick ? 20 : 300,
     soakConnections: 16,
     skipScale: false,
-    targetRounds: quick ? 1 : 3,
+    targetRounds: quick ? 1 : 6,
     profile: true,
     keep: false,
   };
@@ -462,13 +462,17 @@ async function main(): Promise<void> {
         }
       }
       // The target, interleaved: describe-key and the data-key routes in turn, several rounds, so
-      // that a shared machine's drift hits all of them alike; the ratio is of the medians.
+      // that a shared machine's drift hits all of them alike; the ratio is of the medians. The
+      // order rotates every round, so that no route always runs first, after the same route, or
+      // last (the run of 16:47 had describe-key falling and create-datakey rising across 3 rounds).
       for (const c of flags.connections.filter((x) => x >= 16)) {
         log(`${procs}p ${c}c target rounds: describe-key, ${TARGET_ROUTES.join(', ')} in turn, ${flags.targetRounds} rounds`);
         const runs: Record<string, number[]> = {};
         const us: Record<string, number[]> = {};
+        const names = ['describe-key', ...TARGET_ROUTES];
         for (let round = 0; round < flags.targetRounds; round++) {
-          for (const name of ['describe-key', ...TARGET_ROUTES]) {
+          const order = names.map((_, i) => names[(i + round) % names.length]!);
+          for (const name of order) {
             const t = targets().find((x) => x.name === name)!;
             const got = await cell(server, t, c, keysNow, undefined, false, Math.max(2, flags.seconds / 2));
             (runs[name] ??= []).push(got.result.reqPerSec);

@@ -98,6 +98,14 @@ export async function runFaultScenario(opts: { seconds: number; concurrency: num
           const r = c.dialect === 'ncp' ? await post(`/kms/v1/keys/${c.tag}/decrypt`, { ciphertext: c.ciphertext }) : await post('/v1.0/p1/kms/decrypt-data', { cipher_text: c.ciphertext });
           if (r.status === 200 && (c.dialect === 'ncp' ? r.body.data.plaintext : r.body.plain_text) !== c.plaintext) report.problems.push('a decrypt returned the wrong plaintext');
           if (r.status !== 200 && r.status !== 503) report.problems.push(`a valid ciphertext was refused with ${r.status}`);
+        } else if (x < 0.93) {
+          // RSA signatures run off the event loop: the pool must not re-initialise under them.
+          const data = randomBytes(32).toString('base64');
+          const s = await post(`/kms/v1/keys/${rsaKey.keyTag}/sign`, { data });
+          if (s.status === 200) {
+            const v = await post(`/kms/v1/keys/${rsaKey.keyTag}/verify`, { data, signature: s.body.data.signature });
+            if (v.status === 200 && v.body.data.valid !== true) report.problems.push('a signature made during faults does not verify');
+          }
         } else {
           await post('/v1.0/p1/kms/gen-random', { random_data_length: '256' });
         }

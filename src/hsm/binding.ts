@@ -156,6 +156,7 @@ export class Pkcs11Module {
   /** Calls running on libuv's thread pool (see offThread). */
   private outside = 0;
   private idleWaiters: Array<() => void> = [];
+  private readonly pinned = new Set<readonly Buffer[]>();
 
   constructor(path: string) {
     this.lib = new pkcs11js.PKCS11();
@@ -306,13 +307,15 @@ export class Pkcs11Module {
    */
   signOffThread(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, outLength: number): Promise<Buffer> {
     call('C_SignInit', () => this.lib.C_SignInit(s, toRaw(m), key));
-    return this.offThread('C_Sign', () => this.lib.C_SignAsync(s, data, Buffer.allocUnsafe(outLength)));
+    const out = Buffer.allocUnsafe(outLength);
+    return this.offThread('C_Sign', [data, out], () => this.lib.C_SignAsync(s, data, out));
   }
 
   /** As signOffThread, for C_Decrypt; the plaintext gets a buffer of its own, as in decrypt. */
   decryptOffThread(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, outLength: number): Promise<Buffer> {
     call('C_DecryptInit', () => this.lib.C_DecryptInit(s, toRaw(m), key));
-    return this.offThread('C_Decrypt', () => this.lib.C_DecryptAsync(s, data, Buffer.alloc(outLength)));
+    const out = Buffer.alloc(outLength);
+    return this.offThread('C_Decrypt', [data, out], () => this.lib.C_DecryptAsync(s, data, out));
   }
 
   /**
@@ -329,13 +332,20 @@ export class Pkcs11Module {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private async offThread(method: string, fn: () => Promise<Buffer>): Promise<Buffer> {
+  /**
+   * pkcs11js hands the other thread raw pointers into `buffers` and keeps no reference to the
+   * input: they stay in `pinned` until the call has returned, so the garbage collector can't free
+   * memory the token is still reading or writing.
+   */
+  private async offThread(method: string, buffers: readonly Buffer[], fn: () => Promise<Buffer>): Promise<Buffer> {
     this.outside++;
+    this.pinned.add(buffers);
     try {
       return await fn();
     } catch (e) {
       throw translate(method, e);
     } finally {
+      this.pinned.delete(buffers);
       if (--this.outside === 0) for (const w of this.idleWaiters.splice(0)) w();
     }
   }
