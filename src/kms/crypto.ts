@@ -12,7 +12,7 @@ import type { Hsm, VersionRef } from '../hsm/hsm';
 import type { KeyRecord, MetadataStore } from '../store/store';
 import type { Context } from './envelope/context';
 import { randomIv } from './envelope/iv';
-import { aad, decodeEnvelope, encodeEnvelope, encodeHeader, IV_BYTES, TAG_BYTES, type Envelope, type EnvelopeAlg } from './envelope/format';
+import { aad, decodeEnvelope, encodeEnvelope, IV_BYTES, TAG_BYTES, type Envelope, type EnvelopeAlg } from './envelope/format';
 import { KEY_SPECS } from './key-specs';
 
 export interface Sealed {
@@ -62,7 +62,7 @@ function sealing(key: KeyRecord, context: Context, contextField: string): Sealin
   assertContext(key, context, contextField);
   const ref: VersionRef = { keyId: key.keyId, version: key.currentVersion };
   const alg = algFor(key);
-  return { ref, alg, ad: aad(encodeHeader({ alg, keyId: key.keyId, keyVersion: ref.version }), context) };
+  return { ref, alg, ad: aad({ alg, keyId: key.keyId, keyVersion: ref.version }, context) };
 }
 
 export interface Fields {
@@ -152,7 +152,7 @@ export class Crypto {
     if (!version || version.state === 'Creating') throw invalidCiphertext();
     if (version.state === 'Disabled') throw invalidState('version-disabled', 'The key version that made this ciphertext is disabled.');
     const ref: VersionRef = { keyId: key.keyId, version: e.keyVersion };
-    const ad = aad(encodeHeader(e), context);
+    const ad = aad(e, context);
     try {
       if (e.alg === 'rsa-oaep-hybrid') {
         const contentKey = await this.hsm.rsaDecrypt(ref, e.wrappedKey);

@@ -45,28 +45,51 @@ export interface EnvelopeHeader {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-export function encodeHeader(h: EnvelopeHeader): Buffer {
+/**
+ * Headers already built, by algorithm, version and key id: every request under a key version has
+ * the same header, and building it (UUID check, hex parse, two buffers) was ~0.5 µs of a data key.
+ * Bounded by dropping everything, like the store's read cache. The cached buffers never leave this
+ * module: callers get the bytes copied into buffers of their own.
+ */
+const headers = new Map<string, Buffer>();
+const HEADER_CACHE_MAX = 4096;
+
+function headerBytes(h: EnvelopeHeader): Buffer {
+  const cacheKey = `${h.alg}:${h.keyVersion}:${h.keyId}`;
+  let b = headers.get(cacheKey);
+  if (b) return b;
   if (!UUID.test(h.keyId)) throw new Error('envelope key id must be a lower-case UUID');
   if (!Number.isInteger(h.keyVersion) || h.keyVersion < 1 || h.keyVersion > 0xffffffff) {
     throw new Error('envelope key version out of range');
   }
-  const b = Buffer.alloc(HEADER_BYTES);
+  b = Buffer.alloc(HEADER_BYTES);
   b.writeUInt8(FORMAT_VERSION, 0);
   b.writeUInt8(ALG_BYTE[h.alg], 1);
-  Buffer.from(h.keyId.replace(/-/g, ''), 'hex').copy(b, 2);
+  b.write(h.keyId.replace(/-/g, ''), 2, 16, 'hex');
   b.writeUInt32BE(h.keyVersion, 18);
+  if (headers.size >= HEADER_CACHE_MAX) headers.clear();
+  headers.set(cacheKey, b);
   return b;
 }
 
+export function encodeHeader(h: EnvelopeHeader): Buffer {
+  return Buffer.from(headerBytes(h));
+}
+
+/** Written into one buffer: Buffer.concat of the parts cost ~2 µs per data key. */
 export function encodeEnvelope(e: Envelope): Buffer {
-  const parts = [encodeHeader(e)];
+  const wrapped = e.alg === 'rsa-oaep-hybrid' ? 2 + e.wrappedKey.length : 0;
+  const out = Buffer.allocUnsafe(HEADER_BYTES + wrapped + e.iv.length + e.sealed.length);
+  out.set(headerBytes(e), 0);
+  let at = HEADER_BYTES;
   if (e.alg === 'rsa-oaep-hybrid') {
-    const len = Buffer.alloc(2);
-    len.writeUInt16BE(e.wrappedKey.length);
-    parts.push(len, e.wrappedKey);
+    out.writeUInt16BE(e.wrappedKey.length, at);
+    out.set(e.wrappedKey, at + 2);
+    at += wrapped;
   }
-  parts.push(e.iv, e.sealed);
-  return Buffer.concat(parts);
+  out.set(e.iv, at);
+  out.set(e.sealed, at + e.iv.length);
+  return out;
 }
 
 function algFromByte(b: number): EnvelopeAlg | undefined {
@@ -105,10 +128,11 @@ export function decodeEnvelope(b: Buffer): Envelope {
  * GCM additional data: header ‖ u32 BE context length ‖ context. The header is fixed-size and the
  * context is length-prefixed, so no two (header, context) pairs give the same bytes.
  */
-export function aad(header: Buffer, context: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(header.length + 4 + context.length);
-  header.copy(out, 0);
-  out.writeUInt32BE(context.length, header.length);
-  context.copy(out, header.length + 4);
+export function aad(header: Buffer | EnvelopeHeader, context: Buffer): Buffer {
+  const h = Buffer.isBuffer(header) ? header : headerBytes(header);
+  const out = Buffer.allocUnsafe(h.length + 4 + context.length);
+  out.set(h, 0);
+  out.writeUInt32BE(context.length, h.length);
+  out.set(context, h.length + 4);
   return out;
 }
