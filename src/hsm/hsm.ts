@@ -21,9 +21,9 @@
  */
 import { C, HsmError, type Mechanism, type ObjectHandle, type SessionHandle } from './binding';
 import { classify } from './ckr';
+import { Gate } from './gate';
 import type { TokenWriter } from './keygen-process';
 import type { SessionPool } from './pool';
-import { Gate } from './gate';
 import { TurnBatch } from './turn-batch';
 import { aesCmkTemplate, aesSivTemplate, rsaCmkTemplates, sessionCopyTemplate } from './templates';
 
