@@ -4,7 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { createApp } from './api/app';
-import { inFlight } from './api/in-flight';
+import { inFlight } from './in-flight';
 import { createServer, openEdge } from './transport';
 import { ConfigError, loadConfig } from './config/load';
 import { HsmError } from './hsm/binding';

@@ -6,7 +6,7 @@ import { classify } from '../hsm/ckr';
 import { badRequest, KmsError } from '../errors/kms-error';
 import type { Logger } from '../log/logger';
 import type { ApiTokens, Principal, Scope } from '../kms/api-tokens';
-import { inFlight } from './in-flight';
+import { inFlight } from '../in-flight';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;

@@ -3,6 +3,7 @@
  * and HsmError; the raw binding, its `any`-ish parameter unions and its error classes stop here.
  */
 import * as pkcs11js from 'pkcs11js';
+import { InFlight } from '../in-flight';
 
 /** Opaque PKCS#11 handle (a Buffer in pkcs11js); branded so a session can't be passed as an object. */
 export type SessionHandle = Buffer & { readonly __brand: 'session' };
@@ -154,8 +155,7 @@ export class Pkcs11Module {
   private readonly lib: pkcs11js.PKCS11;
   private finalized = false;
   /** Calls running on libuv's thread pool (see offThread). */
-  private outside = 0;
-  private idleWaiters: Array<() => void> = [];
+  private readonly outside = new InFlight();
   private readonly pinned = new Set<readonly Buffer[]>();
 
   constructor(path: string) {
@@ -323,13 +323,12 @@ export class Pkcs11Module {
    * be finalized or re-initialised: SoftHSM would free what those threads are using.
    */
   get callsOffThread(): number {
-    return this.outside;
+    return this.outside.size;
   }
 
   /** Resolves once no call of this module runs on another thread. */
   offThreadIdle(): Promise<void> {
-    if (this.outside === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.outside.idle();
   }
 
   /**
@@ -337,17 +336,19 @@ export class Pkcs11Module {
    * input: they stay in `pinned` until the call has returned, so the garbage collector can't free
    * memory the token is still reading or writing.
    */
-  private async offThread(method: string, buffers: readonly Buffer[], fn: () => Promise<Buffer>): Promise<Buffer> {
-    this.outside++;
+  private offThread(method: string, buffers: readonly Buffer[], fn: () => Promise<Buffer>): Promise<Buffer> {
     this.pinned.add(buffers);
-    try {
-      return await fn();
-    } catch (e) {
-      throw translate(method, e);
-    } finally {
-      this.pinned.delete(buffers);
-      if (--this.outside === 0) for (const w of this.idleWaiters.splice(0)) w();
-    }
+    const call = (async () => {
+      try {
+        return await fn();
+      } catch (e) {
+        throw translate(method, e);
+      } finally {
+        this.pinned.delete(buffers);
+      }
+    })();
+    this.outside.track(call);
+    return call;
   }
 
   /** False for a signature that does not verify; throws only for real failures. */

@@ -206,27 +206,20 @@ export class Hsm {
     );
   }
 
-  /** Off the event loop, like rsaSign. */
   rsaDecrypt(ref: VersionRef, data: Buffer): Promise<Buffer> {
     const m: Mechanism = { kind: 'rsa-oaep-sha1' };
-    if (this.options.rsaOffThread === false) {
-      return this.withObject(ref, 'cmk', 'private', (s, key) => this.pool.module.decrypt(s, m, key, data, RSA_2048_BYTES));
-    }
-    return this.rsaPrivate.run(() =>
-      this.withObject(ref, 'cmk', 'private', (s, key) => this.pool.module.decryptOffThread(s, m, key, data, RSA_2048_BYTES)),
+    return this.withPrivateKey(
+      ref,
+      (s, key) => this.pool.module.decrypt(s, m, key, data, RSA_2048_BYTES),
+      (s, key) => this.pool.module.decryptOffThread(s, m, key, data, RSA_2048_BYTES),
     );
   }
 
-  /**
-   * On libuv's thread pool (~0.5–1 ms of RSA each): on the event loop, 8 clients signing cut
-   * the data keys served meanwhile to about a fifth (README, Benchmarks).
-   */
   rsaSign(ref: VersionRef, m: Mechanism, data: Buffer): Promise<Buffer> {
-    if (this.options.rsaOffThread === false) {
-      return this.withObject(ref, 'cmk', 'private', (s, key) => this.pool.module.sign(s, m, key, data, RSA_2048_BYTES));
-    }
-    return this.rsaPrivate.run(() =>
-      this.withObject(ref, 'cmk', 'private', (s, key) => this.pool.module.signOffThread(s, m, key, data, RSA_2048_BYTES)),
+    return this.withPrivateKey(
+      ref,
+      (s, key) => this.pool.module.sign(s, m, key, data, RSA_2048_BYTES),
+      (s, key) => this.pool.module.signOffThread(s, m, key, data, RSA_2048_BYTES),
     );
   }
 
@@ -302,6 +295,20 @@ export class Hsm {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * An RSA private-key operation (~0.5–1 ms each), on libuv's thread pool unless
+   * KMS_RSA_OFF_THREAD=false: on the event loop, 8 clients signing cut the data keys served
+   * meanwhile to about a fifth (README, Benchmarks).
+   */
+  private withPrivateKey(
+    ref: VersionRef,
+    onLoop: (s: SessionHandle, key: ObjectHandle) => Buffer,
+    offLoop: (s: SessionHandle, key: ObjectHandle) => Promise<Buffer>,
+  ): Promise<Buffer> {
+    if (this.options.rsaOffThread === false) return this.withObject(ref, 'cmk', 'private', onLoop);
+    return this.rsaPrivate.run(() => this.withObject(ref, 'cmk', 'private', offLoop));
   }
 
   private async withObject<T>(

@@ -202,8 +202,7 @@ export class SessionPool {
     if (!mod || mod.callsOffThread === 0) return Promise.resolve(this.connect(why));
     if (this.reconnecting) return this.reconnecting;
     // Down while waiting: no new call may enter the module that is about to be re-initialised.
-    this.health = { up: false, reason: why, since: Date.now() };
-    this.rejectWaiters();
+    this.markDown(why);
     this.reconnecting = mod.offThreadIdle().then(() => {
       this.reconnecting = undefined;
       return !this.closed && this.connect(why);
@@ -293,8 +292,7 @@ export class SessionPool {
     if (this.health.up || this.health.reason !== reason) {
       this.log.error('hsm token not reachable, retrying', { reason, retryInMs: this.retryDelay });
     }
-    this.health = { up: false, reason, since: this.health.up ? Date.now() : this.health.since };
-    this.rejectWaiters();
+    this.markDown(reason);
     if (this.closed) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
@@ -302,6 +300,12 @@ export class SessionPool {
     }, this.retryDelay);
     this.retryTimer.unref();
     this.retryDelay = Math.min(this.retryDelay * 2, this.options.retryMaxMs ?? 5000);
+  }
+
+  /** Every request gets HsmUnavailable at once from now on, those waiting for a session too. */
+  private markDown(reason: string): void {
+    this.health = { up: false, reason, since: this.health.up ? Date.now() : this.health.since };
+    this.rejectWaiters();
   }
 
   /** A lease at once when one is idle (or may be opened); a promise only when the caller must wait. */

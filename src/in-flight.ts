@@ -1,11 +1,14 @@
 /**
- * Route handlers still at work, whether or not their client is still connected.
+ * Work still running (promises), and a way to wait until none is.
  *
- * Why: on SIGTERM the HTTP server's close() completes once every connection is closed, and a
+ * Route handlers (`inFlight` below), whether or not their client is still connected. Why: on SIGTERM the HTTP server's close() completes once every connection is closed, and a
  * client that gave up has closed its own while its handler still runs (a key creation waiting for
  * the key-generation helper, an audit record being written). Closing the token and the store under
  * such a handler failed it half-way and could leave an orphan token object; main.ts waits for this
  * count to reach zero (at most the shutdown grace) before it closes them.
+ *
+ * Also the PKCS#11 calls running on libuv's thread pool (Pkcs11Module.offThread): the module is not
+ * finalized or re-initialised under them.
  */
 export class InFlight {
   private count = 0;
@@ -20,7 +23,11 @@ export class InFlight {
     work.then(done, done);
   }
 
-  /** Resolves when no handler is at work (at once when none is). */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Resolves when nothing tracked is at work (at once when nothing is). */
   idle(): Promise<void> {
     return this.count === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
   }
