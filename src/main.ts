@@ -26,7 +26,7 @@ async function main(): Promise<void> {
       runPrimary(config.workers, log);
       return;
     }
-    const runtime = openRuntime(config, log, { reconcileOnConnect: runsSweeper() });
+    const runtime = openRuntime(config, log, { reconcileOnConnect: runsSweeper(), learnHandlesOnConnect: true });
     // Self-test: one session works end to end. Without it the service still listens (every HSM call
     // answers 503, /healthz says why) and becomes ready by itself when the token appears.
     if (!(await runtime.services.healthy())) {

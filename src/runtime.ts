@@ -30,6 +30,8 @@ export interface Runtime {
 export interface RuntimeOptions {
   /** Reconcile token and store on every (re)connection to the token: the server does, the CLI doesn't. */
   readonly reconcileOnConnect?: boolean;
+  /** List the token on every (re)connection to learn its handles, when not reconciling (the server's other workers). */
+  readonly learnHandlesOnConnect?: boolean;
   /** Make key objects on the pool's sessions even when config.keygenProcess is on (the CLI). */
   readonly keygenInProcess?: boolean;
   /** Tests: wrap the real module in a fault-injecting proxy (test/helpers/fault-binding.ts). */
@@ -61,6 +63,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     sessionCopies: config.sessionKeyCopies,
     batchPerTurn: config.hsmBatch,
     rsaOffThread: config.rsaOffThread,
+    findOffThread: config.findOffThread,
     ...(keygen ? { tokenWriter: keygen } : {}),
   });
   const reconciler = new Reconciler(store, hsm, log, config.orphanGraceMs);
@@ -83,6 +86,15 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
         .pass()
         .then((r) => log.info('token and store reconciled', { objects: r.objects, orphans: r.orphans, destroyed: r.destroyed, missing: r.missing.length }))
         .catch((e: unknown) => log.error('reconciliation failed', { error: e instanceof Error ? e.name : 'unknown' }));
+    });
+  } else if (opts.learnHandlesOnConnect && hsm.findsOffThread) {
+    // The reconciliation's listing teaches the handles it sees (hsm.ts); a process that doesn't
+    // reconcile lists too, off the event loop, so that no key's first use has to search the token.
+    pool.onConnected(() => {
+      hsm
+        .listObjects()
+        .then((objects) => log.info('token handles learned', { objects: objects.length }))
+        .catch((e: unknown) => log.warn('token handles not learned', { error: e instanceof HsmError ? e.ckrName : e instanceof Error ? e.name : 'unknown' }));
     });
   }
   pool.start();

@@ -8,6 +8,8 @@ export interface Target {
   readonly path: string;
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: string;
+  /** Several bodies instead: each connection sends them in turn, round and round. */
+  readonly bodies?: readonly string[];
   /** Replace `[<id>]` in the body with a unique id per request (create-key aliases). */
   readonly uniqueIds?: boolean;
   /** The status every response must have. */
@@ -42,6 +44,7 @@ export async function drive(baseUrl: string, t: Target, o: LoadOptions): Promise
     method: t.method,
     headers: { 'content-type': 'application/json', ...t.headers },
     ...(t.body === undefined ? {} : { body: t.body }),
+    ...(t.bodies === undefined ? {} : { requests: t.bodies.map((body) => ({ method: t.method, path: t.path, body })) }),
     ...(t.uniqueIds ? { idReplacement: true } : {}),
     connections: o.connections,
     pipelining: 1,

@@ -162,6 +162,8 @@ function parseFlags(argv: readonly string[]): Flags {
 
 const PROJECT = 'bench';
 const BASE_KEYS = 10;
+/** Keys the first-use cell of the scale run goes round. */
+const FIRST_USE_KEYS = 200;
 
 /** The raw op each route makes, for the route / raw ratio. */
 const RAW_OF: Readonly<Record<string, string>> = {
@@ -211,6 +213,16 @@ interface Report {
    */
   alongside: Alongside[];
   failures: string[];
+}
+
+/** create-datakey over many keys a fresh server has not used yet (see the scale section). */
+interface FirstUse {
+  mode: 'worker thread' | 'event loop';
+  round: number;
+  reqPerSec: number;
+  p50: number;
+  p99: number;
+  max: number;
 }
 
 interface TargetRun {
@@ -263,6 +275,16 @@ function runRaw(d: DataDir, seconds: number, keyId: string, ops: string[]): RawO
   });
   if (r.status !== 0) throw new Error(`raw benchmark exited with ${r.status}`);
   return JSON.parse(r.stdout) as RawOutput;
+}
+
+/** Up to `n` AES keys of the data dir's store, in key id order. */
+function aesKeyIds(d: DataDir, n: number): string[] {
+  const db = new Database(path.join(d.dir, 'p11kms.db'), { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare("SELECT key_id FROM keys WHERE spec = 'AES_256' ORDER BY key_id LIMIT ?").all(n) as { key_id: string }[]).map((k) => k.key_id);
+  } finally {
+    db.close();
+  }
 }
 
 function countKeys(d: DataDir): number {
@@ -617,6 +639,31 @@ async function main(): Promise<void> {
       } finally {
         removeDataDir(small);
       }
+      // First use of many keys: a fresh server whose 16 connections go round FIRST_USE_KEYS keys it
+      // has not used yet. Each version's handle must be found once per process; SoftHSM's search
+      // looks at every object. On the worker thread (the default) or on the event loop, in turn.
+      const some = aesKeyIds(d, FIRST_USE_KEYS);
+      log(`scale: first use of ${some.length} keys at ${keysNow} keys, token searches on the worker thread / on the event loop`);
+      const firstUse: FirstUse[] = [];
+      for (let round = 0; round < 2; round++) {
+        for (const mode of ['worker thread', 'event loop'] as const) {
+          const server = await Server.start(d, 1, mode === 'event loop' ? { KMS_FIND_OFF_THREAD: 'false' } : {});
+          await server.quiesce();
+          const t: Target = {
+            name: 'create-datakey',
+            method: 'POST',
+            path: H('create-datakey'),
+            headers: hw,
+            bodies: some.map((id) => JSON.stringify({ key_id: id, datakey_length: '512' })),
+            expectStatus: 200,
+          };
+          const r = await drive(server.url, t, { connections: 16, seconds: flags.seconds });
+          if (r.errors || r.unexpected) report.failures.push(`first use (${mode}): ${r.errors} errors, ${r.unexpected} unexpected ${JSON.stringify(r.statusCodes)}`);
+          firstUse.push({ mode, round, reqPerSec: r.reqPerSec, p50: r.latencyMs.p50, p99: r.latencyMs.p99, max: r.latencyMs.max });
+          await stopChecked(server, report);
+        }
+      }
+      report.scale['firstUse'] = { keys: keysNow, distinctKeys: some.length, seconds: flags.seconds, runs: firstUse };
       log(`scale: reconciliation pass at ${keysNow} keys (in-process)`);
       const rawAtScale = runRaw(d, flags.rawSeconds, key.key_id, ['datakey-64', 'reconcile-pass']).results;
       report.scale['rawAtScale'] = { keys: keysNow, ...rawAtScale };
@@ -839,6 +886,14 @@ function table(r: Report): string {
         `${f0(ab.medianReqPerSec.big)} req/s, ${f0(ab.medianUsPerReq.big)} µs/req at ${ab.big.keys} keys (throughput ${f2(ab.throughputRatio)}×)`,
     );
     lines.push(`    runs, req/s: ${ab.small.keys} keys ${ab.small.reqPerSec.map(f0).join(', ')}; ${ab.big.keys} keys ${ab.big.reqPerSec.map(f0).join(', ')}`);
+  }
+  const fu = r.scale['firstUse'] as { keys: number; distinctKeys: number; seconds: number; runs: FirstUse[] } | undefined;
+  if (fu) {
+    lines.push(`  first use of ${fu.distinctKeys} keys at ${fu.keys} keys (create-datakey, fresh server, 1 process, 16 connections going round them, ${fu.seconds} s; two rounds in turn):`);
+    for (const mode of ['worker thread', 'event loop'] as const) {
+      const runs = fu.runs.filter((x) => x.mode === mode);
+      lines.push(`    token searches on the ${pad(mode, 13)} ${runs.map((x) => `${lpad(f0(x.reqPerSec), 6)} req/s, p50 ${x.p50} / p99 ${x.p99} / max ${x.max} ms`).join('; ')}`);
+    }
   }
   lines.push('  sequential (the matrix at 10 keys vs the same cells after the top-up; drift-prone):');
   for (const procs of [1, r.flags.workers]) for (const c of r.flags.connections) flat(procs, c);

@@ -89,6 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     hsmBatch: bool('KMS_HSM_BATCH', env['KMS_HSM_BATCH'], true),
     keygenProcess: bool('KMS_KEYGEN_PROCESS', env['KMS_KEYGEN_PROCESS'], true),
     rsaOffThread: bool('KMS_RSA_OFF_THREAD', env['KMS_RSA_OFF_THREAD'], true),
+    findOffThread: bool('KMS_FIND_OFF_THREAD', env['KMS_FIND_OFF_THREAD'], true),
     poolWaitMs: int('KMS_POOL_WAIT_MS', env['KMS_POOL_WAIT_MS'], 2000),
     orphanGraceMs: int('KMS_ORPHAN_GRACE_MS', env['KMS_ORPHAN_GRACE_MS'], 3_600_000),
     hsmRetryMaxMs: int('KMS_HSM_RETRY_MAX_MS', env['KMS_HSM_RETRY_MAX_MS'], 5000),

@@ -41,6 +41,10 @@ export const ConfigSchema = Type.Object(
       description:
         "KMS_RSA_OFF_THREAD: run RSA private-key operations (sign, decrypt; ~0.5-1 ms each) on libuv's thread pool, two at a time, instead of on the event loop; false for a PKCS#11 module that is not safe to call from several threads (default true)",
     }),
+    findOffThread: Type.Boolean({
+      description:
+        "KMS_FIND_OFF_THREAD: run object searches and listings (a key version's first use in a process, destroys, reconciliation; ~150 ms each on a SoftHSM token of 10 000 keys) on a worker thread instead of the event loop, when KMS_KEYGEN_PROCESS is on; false for a PKCS#11 module that is not safe to call from several threads (default true)",
+    }),
     poolWaitMs: Type.Integer({ minimum: 1, maximum: 600000, description: 'KMS_POOL_WAIT_MS: wait for a session before 503 (default 2000)' }),
     orphanGraceMs: Type.Integer({
       minimum: 0,

@@ -1,9 +1,13 @@
 /**
- * The only file that imports pkcs11js. Everything above it sees typed handles, typed templates
- * and HsmError; the raw binding, its `any`-ish parameter unions and its error classes stop here.
+ * The only file that imports pkcs11js, with its worker thread (binding-worker.ts). Everything above
+ * it sees typed handles, typed templates and HsmError; the raw binding, its `any`-ish parameter
+ * unions and its error classes stop here.
  */
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import * as pkcs11js from 'pkcs11js';
 import { InFlight } from '../in-flight';
+import type { FindReply, FindRequest } from './binding-worker';
 
 /** Opaque PKCS#11 handle (a Buffer in pkcs11js); branded so a session can't be passed as an object. */
 export type SessionHandle = Buffer & { readonly __brand: 'session' };
@@ -125,7 +129,8 @@ const CKS_RW_USER_FUNCTIONS = 3;
 /** CKR value when the binding cannot name one (a native error outside PKCS#11). */
 export const CKR_BINDING_FAILURE = -1;
 
-function translate(method: string, e: unknown): HsmError {
+/** A pkcs11js failure as an HsmError (exported for binding-worker.ts). */
+export function toHsmError(method: string, e: unknown): HsmError {
   if (e instanceof pkcs11js.Pkcs11Error) {
     // pkcs11js' message is the CKR name; keep only that, never the arguments.
     const name = /CKR_[A-Z_]+/.exec(e.message)?.[0] ?? `CKR_0x${e.code.toString(16)}`;
@@ -141,8 +146,87 @@ function call<T>(method: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    throw translate(method, e);
+    throw toHsmError(method, e);
   }
+}
+
+/** An object found on the worker thread, with the attributes that were asked for. */
+export interface Listed {
+  readonly handle: ObjectHandle;
+  readonly attributes: ReadonlyMap<number, Buffer>;
+}
+
+/** A copy in memory of its own: a Buffer may be a slice of a shared slab, which postMessage would clone whole. */
+const own = (b: Buffer): Uint8Array => new Uint8Array(b);
+
+/** The worker thread of binding-worker.ts, started on first use; it never keeps the process alive when idle. */
+class FinderThread {
+  private worker: Worker | undefined;
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (r: FindReply) => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly modulePath: string) {}
+
+  request(r: Omit<FindRequest, 'id'>): Promise<FindReply> {
+    const w = this.worker ?? this.start();
+    const id = this.nextId++;
+    return new Promise<FindReply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      if (this.pending.size === 1) w.ref();
+      w.postMessage({ ...r, id } satisfies FindRequest);
+    });
+  }
+
+  close(): void {
+    const w = this.worker;
+    this.worker = undefined;
+    void w?.terminate();
+  }
+
+  private start(): Worker {
+    const w = new Worker(path.join(__dirname, 'binding-worker.js'), { workerData: { modulePath: this.modulePath } });
+    w.unref();
+    w.on('message', (reply: FindReply) => {
+      const p = this.pending.get(reply.id);
+      if (!p) return;
+      this.pending.delete(reply.id);
+      if (this.pending.size === 0) w.unref();
+      p.resolve(reply);
+    });
+    // A worker that dies fails what it was doing; the next request starts another.
+    const died = (): void => {
+      if (this.worker !== w) return;
+      this.worker = undefined;
+      for (const p of this.pending.values()) p.reject(new HsmError(CKR_BINDING_FAILURE, 'BINDING_ERROR', 'C_FindObjects'));
+      this.pending.clear();
+    };
+    w.on('error', died);
+    w.on('exit', died);
+    this.worker = w;
+    return w;
+  }
+}
+
+function unpack(reply: Extract<FindReply, { handles: Uint8Array }>, read: readonly number[]): Listed[] {
+  const { handles, handleBytes, lengths, values } = reply;
+  const out: Listed[] = [];
+  let at = 0;
+  for (let i = 0; handleBytes > 0 && i * handleBytes < handles.length; i++) {
+    const handle = Buffer.from(handles.buffer, handles.byteOffset + i * handleBytes, handleBytes) as ObjectHandle;
+    const attributes = new Map<number, Buffer>();
+    let gone = false;
+    for (let j = 0; j < read.length; j++) {
+      const length = lengths[i * read.length + j] ?? -1;
+      if (length < 0) {
+        gone = true;
+        continue;
+      }
+      attributes.set(read[j]!, Buffer.from(values.buffer, values.byteOffset + at, length));
+      at += length;
+    }
+    if (!gone) out.push({ handle, attributes });
+  }
+  return out;
 }
 
 export interface TokenSummary {
@@ -157,10 +241,12 @@ export class Pkcs11Module {
   /** Calls running on libuv's thread pool (see offThread). */
   private readonly outside = new InFlight();
   private readonly pinned = new Set<readonly Buffer[]>();
+  private readonly finder: FinderThread;
 
-  constructor(path: string) {
+  constructor(modulePath: string) {
     this.lib = new pkcs11js.PKCS11();
-    call('load', () => this.lib.load(path));
+    call('load', () => this.lib.load(modulePath));
+    this.finder = new FinderThread(modulePath);
     this.initialize();
   }
 
@@ -342,11 +428,34 @@ export class Pkcs11Module {
       try {
         return await fn();
       } catch (e) {
-        throw translate(method, e);
+        throw toHsmError(method, e);
       } finally {
         this.pinned.delete(buffers);
       }
     })();
+    this.outside.track(call);
+    return call;
+  }
+
+  /**
+   * findObjects on the worker thread (binding-worker.ts says why). The session stays the caller's,
+   * who must not use it until this settles; the handles are valid on the event loop.
+   */
+  async findObjectsOffThread(s: SessionHandle, template: Template, max = 16): Promise<ObjectHandle[]> {
+    return (await this.findOffThread(s, template, max, [])).map((l) => l.handle);
+  }
+
+  /** Every object matching the template, with `read` attributes of each, on the worker thread; those destroyed meanwhile are left out. */
+  listObjectsOffThread(s: SessionHandle, template: Template, read: readonly number[]): Promise<Listed[]> {
+    return this.findOffThread(s, template, 0, read);
+  }
+
+  private findOffThread(s: SessionHandle, template: Template, max: number, read: readonly number[]): Promise<Listed[]> {
+    const wire = template.map((a) => (Buffer.isBuffer(a.value) ? { type: a.type, value: own(a.value) } : a));
+    const call = this.finder.request({ session: own(s), template: wire, max, read }).then((reply) => {
+      if ('error' in reply) throw new HsmError(reply.error.ckr, reply.error.ckrName, reply.error.method);
+      return unpack(reply, read);
+    });
     this.outside.track(call);
     return call;
   }
@@ -365,6 +474,7 @@ export class Pkcs11Module {
   finalize(): void {
     if (this.finalized) return;
     this.finalized = true;
+    this.finder.close();
     call('C_Finalize', () => this.lib.C_Finalize());
   }
 }

@@ -18,8 +18,18 @@
  *
  * The AES and random calls go through a TurnBatch (turn-batch.ts): those of one event-loop turn run
  * back to back, and a data key is drawn and sealed in one of them (gcmEncryptRandom).
+ *
+ * Finding objects: SoftHSM's file backend checks every object's file on each C_FindObjectsInit
+ * (~150 ms at 10 000 keys), so a version's first use in a process, a destroy and a reconciliation
+ * listing would stop the event loop that long. When a token writer makes and destroys the objects
+ * (no token object is written in this process), those searches run on the binding's worker thread
+ * instead, and a listing teaches this process every handle it sees, so that a restart on a big
+ * token doesn't pay one search per key. With objects written in this process they stay on the
+ * loop: SoftHSM would then see a file being written from one thread and read from another, and
+ * fcntl locks don't tell threads apart.
  */
-import { C, HsmError, type Mechanism, type ObjectHandle, type SessionHandle } from './binding';
+import { endianness } from 'node:os';
+import { C, HsmError, type Listed, type Mechanism, type ObjectHandle, type SessionHandle, type Template } from './binding';
 import { classify } from './ckr';
 import { Gate } from './gate';
 import type { TokenWriter } from './keygen-process';
@@ -88,10 +98,14 @@ export interface HsmOptions {
   readonly tokenWriter?: TokenWriter;
   /** RSA private-key operations on libuv's thread pool (KMS_RSA_OFF_THREAD); default true. */
   readonly rsaOffThread?: boolean;
+  /** Object searches on the binding's worker thread (KMS_FIND_OFF_THREAD), when a token writer is given too; default false. */
+  readonly findOffThread?: boolean;
 }
 
 export class Hsm {
   private readonly known = new Map<string, Known>();
+  /** Searches on the worker thread in progress, by `known` key. */
+  private readonly finding = new Map<string, Promise<{ known: Known; generation: number }>>();
   private knownGeneration = 0;
   private copies = 0;
   private copiesKeeper = -1;
@@ -101,12 +115,15 @@ export class Hsm {
   /** The running flush's draw for its data keys; zeroed and dropped when the flush ends. */
   private turnRandom: Buffer | undefined;
   private turnRandomAt = 0;
+  /** Whether object searches run on the worker thread (see the header for when that is safe). */
+  readonly findsOffThread: boolean;
 
   constructor(
     readonly pool: SessionPool,
     private readonly options: HsmOptions = { sessionCopies: 0 },
   ) {
     this.batch = new TurnBatch(options.batchPerTurn ?? true, () => this.dropTurnRandom());
+    this.findsOffThread = (options.findOffThread ?? false) && options.tokenWriter !== undefined;
   }
 
   /** Whether new AES versions are made copyable (CKA_MODIFIABLE=true; see templates.ts). */
@@ -141,14 +158,29 @@ export class Hsm {
   async destroyVersion(ref: VersionRef): Promise<number> {
     const ids = [objectId(ref, 'cmk'), objectId(ref, 'siv')];
     const writer = this.options.tokenWriter;
-    // Idempotent (find, then destroy what is there), so a fault is retried.
-    const found = await this.pool.use((s) => {
+    // Token objects only: a session copy would match CKA_ID too, and forget() takes care of it.
+    const templates = ids.map((id): Template => [{ type: C.CKA_ID, value: id }, { type: C.CKA_TOKEN, value: true }]);
+    const forgetAll = (s: SessionHandle): void => {
       this.syncGeneration();
-      let count = 0;
-      for (const [i, role] of (['cmk', 'siv'] as const).entries()) {
+      for (const role of ['cmk', 'siv'] as const) {
         for (const cls of ['secret', 'public', 'private'] as const) this.forget(s, knownKey(ref, role, cls));
-        // Token objects only: a session copy would match CKA_ID too, and forget() took care of it.
-        for (const h of this.pool.module.findObjects(s, [{ type: C.CKA_ID, value: ids[i]! }, { type: C.CKA_TOKEN, value: true }])) {
+      }
+    };
+    // Idempotent (find, then destroy what is there), so a fault is retried.
+    if (writer && this.findsOffThread) {
+      const found = await this.pool.use(async (s) => {
+        forgetAll(s);
+        let count = 0;
+        for (const t of templates) count += (await this.pool.module.findObjectsOffThread(s, t)).length;
+        return count;
+      }, RETRY);
+      return found > 0 ? writer.destroy(ids, found) : 0;
+    }
+    const found = await this.pool.use((s) => {
+      forgetAll(s);
+      let count = 0;
+      for (const t of templates) {
+        for (const h of this.pool.module.findObjects(s, t)) {
           if (!writer) this.pool.module.destroyObject(s, h);
           count++;
         }
@@ -240,10 +272,25 @@ export class Hsm {
    * store. Objects of other applications on a shared token are left out.
    */
   async listObjects(): Promise<TokenObject[]> {
+    const all: Template = [{ type: C.CKA_TOKEN, value: true }];
+    if (this.findsOffThread) {
+      return this.pool.use(async (s) => {
+        const generation = this.pool.generation;
+        const listed = await this.pool.module.listObjectsOffThread(s, all, [C.CKA_ID, C.CKA_LABEL, C.CKA_CLASS]);
+        const out: TokenObject[] = [];
+        for (const l of listed) {
+          const o = p11kmsObject(l.attributes);
+          if (!o) continue;
+          out.push(o);
+          if (generation === this.pool.generation) this.learn(o, l);
+        }
+        return out;
+      }, RETRY);
+    }
     return this.pool.use(async (s) => {
       const m = this.pool.module;
       const out: TokenObject[] = [];
-      const handles = m.findAllObjects(s, [{ type: C.CKA_TOKEN, value: true }]);
+      const handles = m.findAllObjects(s, all);
       for (let i = 0; i < handles.length; i++) {
         // Thousands of attribute reads are slow and synchronous: let requests run between chunks.
         if (i > 0 && i % LIST_CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -251,16 +298,13 @@ export class Hsm {
         try {
           a = m.getAttributes(s, handles[i]!, [C.CKA_ID, C.CKA_LABEL]);
         } catch (e) {
-          // Destroyed by a request (a purge) since it was listed: it is simply gone.
-          if (e instanceof HsmError && e.ckrName === 'CKR_OBJECT_HANDLE_INVALID') continue;
+          // Destroyed by a request (a purge) since it was listed, or another application's object
+          // without a CKA_ID (CKO_DATA on a shared token): not ours either way.
+          if (e instanceof HsmError && (e.ckrName === 'CKR_OBJECT_HANDLE_INVALID' || e.ckrName === 'CKR_ATTRIBUTE_TYPE_INVALID')) continue;
           throw e;
         }
-        const id = a.get(C.CKA_ID);
-        const label = a.get(C.CKA_LABEL)?.toString('utf8') ?? '';
-        if (!id || id.length !== 21 || !label.startsWith('p11kms/')) continue;
-        const hex = id.subarray(0, 16).toString('hex');
-        const keyId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-        out.push({ keyId, version: id.readUInt32BE(16), role: id.readUInt8(20) === 0 ? 'cmk' : 'siv' });
+        const o = p11kmsObject(a);
+        if (o) out.push(o);
       }
       return out;
     }, RETRY);
@@ -335,32 +379,64 @@ export class Hsm {
           this.known.delete(key);
         }
       }
-      const found = this.find(s, ref, objectId(ref, role), cls);
-      this.known.set(key, found);
-      return fn(s, this.handleOf(found));
+      const template = findTemplate(ref, role, cls);
+      if (!this.findsOffThread) {
+        const found = this.found(s, ref, cls, this.pool.module.findObjects(s, template, 1)[0]);
+        this.known.set(key, found);
+        return fn(s, this.handleOf(found));
+      }
+      // One search per object however many requests want it at once: a new key under load would
+      // otherwise queue one ~150 ms search per request on the worker thread.
+      let finding = this.finding.get(key);
+      if (!finding) {
+        const generation = this.pool.generation;
+        finding = this.pool.module.findObjectsOffThread(s, template, 1).then(([token]) => {
+          const known = this.found(s, ref, cls, token);
+          if (generation === this.pool.generation) {
+            this.syncGeneration();
+            this.known.set(key, known);
+          }
+          return { known, generation };
+        });
+        const done = (): boolean => this.finding.delete(key);
+        void finding.then(done, done);
+        this.finding.set(key, finding);
+      }
+      return finding.then(({ known, generation }) => {
+        // Re-initialised since (the pool waits for the search, not for what follows it): this
+        // session and the handle are of the module before; the pool retries on a fresh session.
+        if (generation !== this.pool.generation) throw new HsmError(0xb3, 'CKR_SESSION_HANDLE_INVALID', 'findKey');
+        return fn(s, this.handleOf(known));
+      });
     }, RETRY);
   }
 
-  private find(s: SessionHandle, ref: VersionRef, id: Buffer, cls: ObjectClass): Known {
-    const [token] = this.pool.module.findObjects(
-      s,
-      [
-        { type: C.CKA_ID, value: id },
-        { type: C.CKA_CLASS, value: classValue[cls] },
-        { type: C.CKA_TOKEN, value: true },
-      ],
-      1,
-    );
+  /** What this process knows of a version's object once its handle is found. */
+  private found(s: SessionHandle, ref: VersionRef, cls: ObjectClass, token: ObjectHandle | undefined): Known {
     if (!token) {
       // A session that lost its login (token logged out under us) sees no private objects:
       // report that as what it is, so the pool logs in on a fresh session and retries.
       if (!this.pool.module.isLoggedIn(s)) throw new HsmError(0x101, 'CKR_USER_NOT_LOGGED_IN', 'findKey');
       throw new HsmError(0x82, 'CKR_OBJECT_HANDLE_INVALID', 'findKey');
     }
-    const known: Known = { ref, token };
+    return this.knownFor(ref, cls, token);
+  }
+
+  private knownFor(ref: VersionRef, cls: ObjectClass, token: ObjectHandle): Known {
+    const known: Known = { ref: { keyId: ref.keyId, version: ref.version }, token };
     // Only secret keys: public keys are cheap, and RSA private-key operations are dominated by the RSA math.
     if (cls !== 'secret' || !this.copiesEnabled) known.noCopy = true;
     return known;
+  }
+
+  /** Remembers the handle of an object a listing saw, unless this process knows one already. */
+  private learn(o: TokenObject, l: Listed): void {
+    const raw = l.attributes.get(C.CKA_CLASS);
+    const cls = raw && classOf(raw);
+    if (!cls) return;
+    this.syncGeneration();
+    const key = knownKey(o, o.role, cls);
+    if (!this.known.has(key)) this.known.set(key, this.knownFor(o, cls, l.handle));
   }
 
   /** The copy when there is a live one; otherwise makes one if allowed, else the token object. */
@@ -447,6 +523,32 @@ export class Hsm {
       this.copiesKeeper = serial;
     }
   }
+}
+
+/** What withObject searches for: a version's token object of one role and class. */
+function findTemplate(ref: VersionRef, role: ObjectRole, cls: ObjectClass): Template {
+  return [
+    { type: C.CKA_ID, value: objectId(ref, role) },
+    { type: C.CKA_CLASS, value: classValue[cls] },
+    { type: C.CKA_TOKEN, value: true },
+  ];
+}
+
+/** A listed object's CKA_ID and CKA_LABEL, if they are a p11kms object's. */
+function p11kmsObject(a: ReadonlyMap<number, Buffer>): TokenObject | undefined {
+  const id = a.get(C.CKA_ID);
+  const label = a.get(C.CKA_LABEL)?.toString('utf8') ?? '';
+  if (!id || id.length !== 21 || !label.startsWith('p11kms/')) return undefined;
+  const hex = id.subarray(0, 16).toString('hex');
+  const keyId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return { keyId, version: id.readUInt32BE(16), role: id.readUInt8(20) === 0 ? 'cmk' : 'siv' };
+}
+
+/** CKA_CLASS as read back: a CK_ULONG in the machine's byte order. */
+function classOf(raw: Buffer): ObjectClass | undefined {
+  const le = endianness() === 'LE';
+  const n = raw.length === 8 ? Number(le ? raw.readBigUInt64LE() : raw.readBigUInt64BE()) : raw.length === 4 ? (le ? raw.readUInt32LE() : raw.readUInt32BE()) : NaN;
+  return (Object.keys(classValue) as ObjectClass[]).find((c) => classValue[c] === n);
 }
 
 /** The `known` map's key: a plain string built per call on the hot path (the CKA_ID buffer is built only to find an object). */

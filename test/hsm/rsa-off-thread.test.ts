@@ -122,9 +122,10 @@ describe('RSA private-key operations off the event loop', () => {
   it('when KMS_RSA_OFF_THREAD=false, then signatures and decryptions are made on the event loop, and are right', async () => {
     const rt = open({ KMS_RSA_OFF_THREAD: 'false' });
     const secret = randomBytes(32);
+    await verify(rt, signs(rt, 1)); // the key's handle is known: its search ran on the worker thread
     const turns = await turnsDuring(() => verify(rt, signs(rt, 8)));
     assert.ok((await rt.hsm.rsaDecrypt(pair, await rt.hsm.rsaEncrypt(pair, secret))).equals(secret));
-    assert.equal(faults.calls.get('sign'), 8);
+    assert.equal(faults.calls.get('sign'), 9);
     assert.equal(faults.calls.get('decrypt'), 1);
     assert.equal(faults.attempts.get('signOffThread') ?? 0, 0);
     assert.equal(faults.attempts.get('decryptOffThread') ?? 0, 0);

@@ -1,0 +1,118 @@
+/**
+ * The other half of binding.ts: a worker thread for the PKCS#11 calls whose cost grows with the
+ * number of objects on the token, so that the event loop doesn't stop for them. SoftHSM's file
+ * backend opens and locks every object's file on each C_FindObjectsInit, however narrow the
+ * template: ~150 ms at 10 000 objects, ~13 ms per 256 attribute reads (bench/README.md).
+ *
+ * It loads the same library into the same process, so it shares the main thread's initialised
+ * module, login and handles. It calls neither C_Initialize nor C_OpenSession: each request runs on
+ * the session the main thread leased for it, and the handles it returns are valid there. Handles
+ * and attribute values travel packed into one buffer each, since a cloned Buffer would bring the
+ * whole pooled slab it may live in.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as pkcs11js from 'pkcs11js';
+import { toHsmError } from './binding';
+
+export interface WireAttribute {
+  readonly type: number;
+  readonly value?: number | boolean | string | Uint8Array;
+}
+
+export interface FindRequest {
+  readonly id: number;
+  readonly session: Uint8Array;
+  readonly template: readonly WireAttribute[];
+  /** Most handles wanted; 0 = all. */
+  readonly max: number;
+  /** Attributes to read from each handle found (none: just the handles). */
+  readonly read: readonly number[];
+}
+
+export type FindReply =
+  | {
+      readonly id: number;
+      /** The handles, each `handleBytes` long, end to end. */
+      readonly handles: Uint8Array;
+      readonly handleBytes: number;
+      /** Per handle and read attribute in order, its value's length; -1 for every attribute of an object to leave out. */
+      readonly lengths: readonly number[];
+      readonly values: Uint8Array;
+    }
+  | { readonly id: number; readonly error: { readonly ckr: number; readonly ckrName: string; readonly method: string } };
+
+const BATCH = 256;
+/**
+ * Objects a listing leaves out: destroyed (by another process) since they were found, or without
+ * one of the attributes asked for (another application's objects on a shared token, e.g. CKO_DATA
+ * has no CKA_ID).
+ */
+const SKIPPED: ReadonlySet<number> = new Set([0x82 /* CKR_OBJECT_HANDLE_INVALID */, 0x12 /* CKR_ATTRIBUTE_TYPE_INVALID */]);
+
+function buffer(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+/** `parts` end to end in memory of their own (Buffer.concat may answer with a slice of a shared slab). */
+function packed(parts: readonly Buffer[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function find(lib: pkcs11js.PKCS11, r: FindRequest): FindReply {
+  const s = buffer(r.session);
+  let method = 'C_FindObjectsInit';
+  try {
+    const template = r.template.map((a) => (a.value instanceof Uint8Array ? { type: a.type, value: buffer(a.value) } : a));
+    lib.C_FindObjectsInit(s, template as pkcs11js.Template);
+    const handles: Buffer[] = [];
+    try {
+      method = 'C_FindObjects';
+      for (;;) {
+        const want = r.max > 0 ? Math.min(BATCH, r.max - handles.length) : BATCH;
+        const batch = lib.C_FindObjects(s, want);
+        handles.push(...batch);
+        if (batch.length < want || (r.max > 0 && handles.length >= r.max)) break;
+      }
+    } finally {
+      method = 'C_FindObjectsFinal';
+      lib.C_FindObjectsFinal(s);
+    }
+    const lengths: number[] = [];
+    const values: Buffer[] = [];
+    method = 'C_GetAttributeValue';
+    for (const h of r.read.length > 0 ? handles : []) {
+      let got: pkcs11js.Attribute[];
+      try {
+        got = lib.C_GetAttributeValue(s, h, r.read.map((type) => ({ type })));
+      } catch (e) {
+        if (e instanceof pkcs11js.Pkcs11Error && SKIPPED.has(e.code)) {
+          for (let i = 0; i < r.read.length; i++) lengths.push(-1);
+          continue;
+        }
+        throw e;
+      }
+      for (const a of got) {
+        const v = Buffer.isBuffer(a.value) ? a.value : Buffer.alloc(0);
+        lengths.push(v.length);
+        values.push(v);
+      }
+    }
+    return { id: r.id, handles: packed(handles), handleBytes: handles[0]?.length ?? 0, lengths, values: packed(values) };
+  } catch (e) {
+    const h = toHsmError(method, e);
+    return { id: r.id, error: { ckr: h.ckr, ckrName: h.ckrName, method } };
+  }
+}
+
+if (parentPort) {
+  const port = parentPort;
+  const lib = new pkcs11js.PKCS11();
+  lib.load((workerData as { modulePath: string }).modulePath);
+  port.on('message', (r: FindRequest) => port.postMessage(find(lib, r)));
+}
