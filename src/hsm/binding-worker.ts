@@ -64,10 +64,21 @@ function packed(parts: readonly Buffer[]): Uint8Array {
   return out;
 }
 
+/** Session states of a logged-in user (PKCS#11 v2.40 §5.6: CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS). */
+const USER_STATES: ReadonlySet<number> = new Set([1, 3]);
+const CKR_USER_NOT_LOGGED_IN = 0x101;
+
 function find(lib: pkcs11js.PKCS11, r: FindRequest): FindReply {
   const s = buffer(r.session);
-  let method = 'C_FindObjectsInit';
+  let method = 'C_GetSessionInfo';
+  // A session that is not logged in sees no private object, and the event loop may log the
+  // application out and in again while this runs (a token fault): a search that was not logged in
+  // from start to end is no answer. The pool logs in and retries, as for a search on the loop.
+  const loggedIn = (): boolean => USER_STATES.has(lib.C_GetSessionInfo(s).state);
+  const notLoggedIn = { id: r.id, error: { ckr: CKR_USER_NOT_LOGGED_IN, ckrName: 'CKR_USER_NOT_LOGGED_IN', method: 'C_FindObjects' } };
   try {
+    if (!loggedIn()) return notLoggedIn;
+    method = 'C_FindObjectsInit';
     const template = r.template.map((a) => (a.value instanceof Uint8Array ? { type: a.type, value: buffer(a.value) } : a));
     lib.C_FindObjectsInit(s, template as pkcs11js.Template);
     const handles: Buffer[] = [];
@@ -103,6 +114,8 @@ function find(lib: pkcs11js.PKCS11, r: FindRequest): FindReply {
         values.push(v);
       }
     }
+    method = 'C_GetSessionInfo';
+    if (!loggedIn()) return notLoggedIn;
     return { id: r.id, handles: packed(handles), handleBytes: handles[0]?.length ?? 0, lengths, values: packed(values) };
   } catch (e) {
     const h = toHsmError(method, e);

@@ -362,6 +362,10 @@ export class Hsm {
     fn: (s: SessionHandle, key: ObjectHandle) => T | Promise<T>,
   ): Promise<T> {
     const key = knownKey(ref, role, cls);
+    // Another request is searching for it: wait without holding a session, so that a burst of
+    // first uses doesn't take the whole pool for one search.
+    const searching = this.finding.get(key);
+    if (searching) await searching.catch(() => undefined);
     return this.pool.use((s) => {
       this.syncGeneration();
       const cached = this.known.get(key);

@@ -79,24 +79,41 @@ export class FaultInjector {
   }
 
   /** Real C_CloseAllSessions on the service's slot: every pooled session dies and the login with them. */
-  closeAllSessions(): void {
-    const m = this.module();
-    const t = m.tokens().find((x) => x.label === this.tokenLabel);
-    if (!t) throw new Error('token not found');
-    m.closeAllSessions(t.slot);
+  closeAllSessions(): Promise<void> {
+    return this.whenNoCallOffThread((m) => {
+      const t = m.tokens().find((x) => x.label === this.tokenLabel);
+      if (!t) throw new Error('token not found');
+      m.closeAllSessions(t.slot);
+    });
   }
 
   /** Real C_Logout through a session of the service's own module: the application is logged out. */
-  logout(): void {
+  logout(): Promise<void> {
+    return this.whenNoCallOffThread((m) => {
+      const t = m.tokens().find((x) => x.label === this.tokenLabel);
+      if (!t) throw new Error('token not found');
+      const s: SessionHandle = m.openSession(t.slot);
+      try {
+        m.logout(s);
+      } finally {
+        m.closeSession(s);
+      }
+    });
+  }
+
+  /**
+   * Runs `action` once no call of the module runs on another thread. An HSM that drops its
+   * sessions answers errors to the calls in flight; with SoftHSM in the process, closing a session
+   * from this thread while another thread is inside a call on it frees what that call is using (a
+   * heap corruption, seen in `npm run chaos`). The service never does that (a call off the event
+   * loop keeps its session leased, and the pool re-initialises only after such calls), so neither
+   * does this stand-in for the HSM. The last check and the action run in one synchronous stretch,
+   * so no call can start in between.
+   */
+  private async whenNoCallOffThread(action: (m: Pkcs11Api) => void): Promise<void> {
     const m = this.module();
-    const t = m.tokens().find((x) => x.label === this.tokenLabel);
-    if (!t) throw new Error('token not found');
-    const s: SessionHandle = m.openSession(t.slot);
-    try {
-      m.logout(s);
-    } finally {
-      m.closeSession(s);
-    }
+    while (m.callsOffThread > 0) await m.offThreadIdle();
+    action(m);
   }
 
   count(method: Method): number {

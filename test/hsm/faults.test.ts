@@ -138,7 +138,7 @@ describe('HSM faults', () => {
     const before = runtime.pool.stats;
     const logins = faults.count('login');
     await fillPool();
-    faults.closeAllSessions();
+    await faults.closeAllSessions();
     await roundTrips();
     await roundTrips();
     const after = runtime.pool.stats;
@@ -151,7 +151,7 @@ describe('HSM faults', () => {
     await roundTrips();
     const logins = faults.count('login');
     await fillPool();
-    faults.logout();
+    await faults.logout();
     await roundTrips();
     assert.ok(faults.count('login') > logins, 'the pool logged in again');
     await roundTrips();

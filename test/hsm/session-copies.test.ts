@@ -175,7 +175,7 @@ describe('session copies of CMKs (KMS_SESSION_KEY_COPIES=2)', () => {
     const p = randomBytes(48);
     const x = await seal(keys.c, p);
     const before = attempts('copyObject');
-    faults.closeAllSessions();
+    await faults.closeAllSessions();
     assert.deepEqual(await rt().hsm.gcmDecrypt(keys.c, x.iv, x.aad, x.sealed), p);
     // Logout forgot the token object's handle too: the first copy attempt names the stale handle,
     // then the object is found again and copied.
