@@ -61,8 +61,12 @@ export class Reconciler {
       this.log.error('key version has no token object: ciphertexts under it cannot be decrypted', { keyId: m.keyId, version: m.version });
     }
 
+    // A version among the rows read above is referenced (or was, a moment ago: then the next pass
+    // sees it); only the others are looked up one by one. Two cached store reads per object on a
+    // token of 13 000 keys held the event loop for ~0.3 s at every sweep.
+    const liveKeys = new Set(live.map(refKey));
     const orphanRefs = new Map<string, TokenObject>();
-    for (const o of objects) if (!this.referenced(o)) orphanRefs.set(refKey(o), o);
+    for (const o of objects) if (!liveKeys.has(refKey(o)) && !this.referenced(o)) orphanRefs.set(refKey(o), o);
     for (const k of this.firstSeen.keys()) if (!orphanRefs.has(k)) this.firstSeen.delete(k);
 
     let destroyed = 0;
