@@ -7,8 +7,9 @@
  * such a handler failed it half-way and could leave an orphan token object; main.ts waits for this
  * count to reach zero (at most the shutdown grace) before it closes them.
  *
- * Also the PKCS#11 calls running on libuv's thread pool (Pkcs11Module.offThread): the module is not
- * finalized or re-initialised under them.
+ * Also the PKCS#11 calls running on another thread (Pkcs11Module: RSA on libuv's thread pool,
+ * searches on the binding's worker thread): the module is not finalized or re-initialised under
+ * them.
  */
 export class InFlight {
   private count = 0;

@@ -238,7 +238,7 @@ export interface TokenSummary {
 export class Pkcs11Module {
   private readonly lib: pkcs11js.PKCS11;
   private finalized = false;
-  /** Calls running on libuv's thread pool (see offThread). */
+  /** Calls running on another thread: libuv's pool (offThread) or the worker (findOffThread). */
   private readonly outside = new InFlight();
   private readonly pinned = new Set<readonly Buffer[]>();
   private readonly finder: FinderThread;

@@ -277,12 +277,15 @@ export class Hsm {
       return this.pool.use(async (s) => {
         const generation = this.pool.generation;
         const listed = await this.pool.module.listObjectsOffThread(s, all, [C.CKA_ID, C.CKA_LABEL, C.CKA_CLASS]);
+        // Handles of a module re-initialised since are of no use: list, but learn nothing.
+        const learning = generation === this.pool.generation;
+        if (learning) this.syncGeneration();
         const out: TokenObject[] = [];
         for (const l of listed) {
           const o = p11kmsObject(l.attributes);
           if (!o) continue;
           out.push(o);
-          if (generation === this.pool.generation) this.learn(o, l);
+          if (learning) this.learn(o, l);
         }
         return out;
       }, RETRY);
@@ -433,12 +436,11 @@ export class Hsm {
     return known;
   }
 
-  /** Remembers the handle of an object a listing saw, unless this process knows one already. */
+  /** Remembers the handle of an object a listing saw, unless this process knows one already (caller: syncGeneration first). */
   private learn(o: TokenObject, l: Listed): void {
     const raw = l.attributes.get(C.CKA_CLASS);
     const cls = raw && classOf(raw);
     if (!cls) return;
-    this.syncGeneration();
     const key = knownKey(o, o.role, cls);
     if (!this.known.has(key)) this.known.set(key, this.knownFor(o, cls, l.handle));
   }
