@@ -8,7 +8,7 @@
  * count to reach zero (at most the shutdown grace) before it closes them.
  *
  * Also the PKCS#11 calls running on another thread (Pkcs11Module: RSA on libuv's thread pool,
- * searches on the binding's worker thread): the module is not finalized or re-initialised under
+ * searches and seals ahead on the binding's worker threads): the module is not finalized or re-initialised under
  * them.
  */
 export class InFlight {

@@ -7,6 +7,7 @@ import { KeygenProcess } from './hsm/keygen-process';
 import { moduleLoader } from './hsm/module';
 import { SessionPool } from './hsm/pool';
 import { ApiTokens } from './kms/api-tokens';
+import { DataKeyStock } from './kms/datakey-stock';
 import { Crypto } from './kms/crypto';
 import { DataKeys } from './kms/datakeys';
 import { Keys } from './kms/keys';
@@ -23,6 +24,8 @@ export interface Runtime {
   readonly pool: SessionPool;
   readonly hsm: Hsm;
   readonly reconciler: Reconciler;
+  /** Data keys sealed ahead (KMS_DATAKEY_STOCK), when on. */
+  readonly stock: DataKeyStock | undefined;
   /** Closes the pool (C_Finalize) and the store. Call after in-flight requests have finished. */
   close(): void;
 }
@@ -75,7 +78,9 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
       .catch((e: unknown) => log.warn('session copies not pruned', { error: e instanceof HsmError ? e.ckrName : e instanceof Error ? e.name : 'unknown' }));
   }, config.sweepIntervalMs);
   pruner.unref();
-  const crypto = new Crypto(hsm, store);
+  // The stock's thread calls the module as the search thread does, so it needs the same conditions.
+  const stock = config.dataKeyStock > 0 && hsm.findsOffThread ? new DataKeyStock(hsm, { size: config.dataKeyStock }) : undefined;
+  const crypto = new Crypto(hsm, store, stock);
   const keys = new Keys(store, hsm, log, undefined, {
     staleCreatingMs: Math.min(MAX_STALE_CREATING_MS, config.orphanGraceMs),
     reconciler,
@@ -117,8 +122,10 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     pool,
     hsm,
     reconciler,
+    stock,
     close() {
       clearInterval(pruner);
+      stock?.clear();
       keygen?.close();
       pool.close();
       store.close();

@@ -34,6 +34,8 @@
  *     body parse, validation, key lookup, audit record, answer; no HSM work), Huawei create-datakey (512 bits), NCP create-custom-key (256 bits, requestPlainKey), Huawei
  *     decrypt-datakey, Huawei encrypt-data (1 KiB), and last Huawei create-key (it adds keys).
  *     Variant: create-datakey with KMS_AUDIT_FSYNC=false, to size the audit trail's fdatasync.
+ *     The target rounds (describe-key and the data-key routes in turn) on each, and again on 1
+ *     process with KMS_DATAKEY_STOCK=0, reported as a variant: what sealing data keys ahead does.
  *     Then create-datakey (16 connections) while create-key runs on 8 more, key objects made by the
  *     helper process (default) or in the server process (KMS_KEYGEN_PROCESS=false), 2 rounds in turn;
  *     and create-datakey while Huawei sign (RSA-PSS, an RSA_2048 CMK) runs on 8 more, the RSA
@@ -236,6 +238,8 @@ interface TargetRun {
   ratio: Record<string, number>;
   /** median CPU µs/req of describe-key ÷ the route's: the same comparison in server CPU, which drifts less */
   cpuRatio: Record<string, number>;
+  /** A configuration other than the default (reported, not judged). */
+  variant?: string;
 }
 
 interface Alongside {
@@ -467,6 +471,31 @@ async function main(): Promise<void> {
       return c;
     };
 
+    // The target, interleaved: describe-key and the data-key routes in turn, several rounds, so
+    // that a shared machine's drift hits all of them alike; the ratio is of the medians. The
+    // order rotates every round, so that no route always runs first, after the same route, or
+    // last (the run of 16:47 had describe-key falling and create-datakey rising across 3 rounds).
+    const targetRounds = async (server: Server, c: number, keysNow: number, variant?: string): Promise<void> => {
+      log(`${server.workers}p ${c}c target rounds${variant ? ` (${variant})` : ''}: describe-key, ${TARGET_ROUTES.join(', ')} in turn, ${flags.targetRounds} rounds`);
+      const runs: Record<string, number[]> = {};
+      const us: Record<string, number[]> = {};
+      const names = ['describe-key', ...TARGET_ROUTES];
+      for (let round = 0; round < flags.targetRounds; round++) {
+        const order = names.map((_, i) => names[(i + round) % names.length]!);
+        for (const name of order) {
+          const t = targets().find((x) => x.name === name)!;
+          const got = await cell(server, t, c, keysNow, variant, false, Math.max(2, flags.seconds / 2));
+          (runs[name] ??= []).push(got.result.reqPerSec);
+          (us[name] ??= []).push(got.serverCpuUsPerRequest);
+        }
+      }
+      const base = median(runs['describe-key'] ?? []);
+      const baseUs = median(us['describe-key'] ?? []);
+      const ratio = Object.fromEntries(TARGET_ROUTES.map((n) => [n, median(runs[n] ?? []) / base]));
+      const cpuRatio = Object.fromEntries(TARGET_ROUTES.map((n) => [n, baseUs / median(us[n] ?? [])]));
+      report.targets.push({ processes: server.workers, connections: c, reqPerSec: runs, usPerReq: us, ratio, cpuRatio, ...(variant ? { variant } : {}) });
+    };
+
     // 4. The matrix: 1 process, then N processes.
     for (const procs of [1, flags.workers]) {
       const server = await ready(d, procs);
@@ -483,30 +512,7 @@ async function main(): Promise<void> {
           await cell(server, t, c, keysNow);
         }
       }
-      // The target, interleaved: describe-key and the data-key routes in turn, several rounds, so
-      // that a shared machine's drift hits all of them alike; the ratio is of the medians. The
-      // order rotates every round, so that no route always runs first, after the same route, or
-      // last (the run of 16:47 had describe-key falling and create-datakey rising across 3 rounds).
-      for (const c of flags.connections.filter((x) => x >= 16)) {
-        log(`${procs}p ${c}c target rounds: describe-key, ${TARGET_ROUTES.join(', ')} in turn, ${flags.targetRounds} rounds`);
-        const runs: Record<string, number[]> = {};
-        const us: Record<string, number[]> = {};
-        const names = ['describe-key', ...TARGET_ROUTES];
-        for (let round = 0; round < flags.targetRounds; round++) {
-          const order = names.map((_, i) => names[(i + round) % names.length]!);
-          for (const name of order) {
-            const t = targets().find((x) => x.name === name)!;
-            const got = await cell(server, t, c, keysNow, undefined, false, Math.max(2, flags.seconds / 2));
-            (runs[name] ??= []).push(got.result.reqPerSec);
-            (us[name] ??= []).push(got.serverCpuUsPerRequest);
-          }
-        }
-        const base = median(runs['describe-key'] ?? []);
-        const baseUs = median(us['describe-key'] ?? []);
-        const ratio = Object.fromEntries(TARGET_ROUTES.map((n) => [n, median(runs[n] ?? []) / base]));
-        const cpuRatio = Object.fromEntries(TARGET_ROUTES.map((n) => [n, baseUs / median(us[n] ?? [])]));
-        report.targets.push({ processes: procs, connections: c, reqPerSec: runs, usPerReq: us, ratio, cpuRatio });
-      }
+      for (const c of flags.connections.filter((x) => x >= 16)) await targetRounds(server, c, keysNow);
       await stopChecked(server, report);
     }
 
@@ -517,6 +523,15 @@ async function main(): Promise<void> {
       log(`1 process, ${variant}`);
       const datakey = targets().find((x) => x.name === 'create-datakey')!;
       for (const c of flags.connections.filter((x) => x > 1)) await cell(server, datakey, c, countKeys(d), variant);
+      await stopChecked(server, report);
+    }
+
+    // 4a'. The data-key stock (KMS_DATAKEY_STOCK, on by default on 1 process of several CPUs):
+    // the same target rounds without it, to show what it does in this run.
+    {
+      const variant = 'KMS_DATAKEY_STOCK=0';
+      const server = await ready(d, 1, { KMS_DATAKEY_STOCK: '0' });
+      for (const c of flags.connections.filter((x) => x >= 16)) await targetRounds(server, c, countKeys(d), variant);
       await stopChecked(server, report);
     }
 
@@ -945,6 +960,10 @@ function targetLines(r: Report): string[] {
   for (const t of r.targets) {
     for (const route of TARGET_ROUTES) {
       const ratio = t.ratio[route] ?? 0;
+      if (t.variant) {
+        out.push(`  (not judged: ${t.variant}) ${route} ${t.processes}p ${t.connections}c: ${(100 * ratio).toFixed(0)}% of describe-key (in server CPU per request ${(100 * (t.cpuRatio[route] ?? 0)).toFixed(0)}%)`);
+        continue;
+      }
       const runs = (t.reqPerSec[route] ?? []).map((x) => x.toFixed(0)).join(', ');
       const base = (t.reqPerSec['describe-key'] ?? []).map((x) => x.toFixed(0)).join(', ');
       out.push(

@@ -86,24 +86,40 @@ export async function runFaultScenario(opts: { seconds: number; concurrency: num
     return { status: res.status, body: parsed as any }; // eslint-disable-line @typescript-eslint/no-explicit-any
   };
 
-  const issued: Array<{ dialect: 'ncp' | 'huawei'; tag: string; ciphertext: string; plaintext: string }> = [];
+  // 'datakey': a Huawei data key, plaintext as the token made it (possibly sealed ahead, KMS_DATAKEY_STOCK).
+  const issued: Array<{ dialect: 'ncp' | 'huawei' | 'datakey'; tag: string; ciphertext: string; plaintext: string }> = [];
+  const reopen = async (c: (typeof issued)[number]): Promise<{ status: number; plaintext: unknown }> => {
+    if (c.dialect === 'ncp') {
+      const r = await post(`/kms/v1/keys/${c.tag}/decrypt`, { ciphertext: c.ciphertext });
+      return { status: r.status, plaintext: r.body.data?.plaintext };
+    }
+    if (c.dialect === 'huawei') {
+      const r = await post('/v1.0/p1/kms/decrypt-data', { cipher_text: c.ciphertext });
+      return { status: r.status, plaintext: r.body.plain_text };
+    }
+    const r = await post('/v1.0/p1/kms/decrypt-datakey', { key_id: c.tag, cipher_text: c.ciphertext, datakey_cipher_length: '32' });
+    return { status: r.status, plaintext: r.body.data_key };
+  };
   let stop = false;
   const worker = async () => {
     while (!stop) {
       const x = Math.random();
       const plaintext = randomBytes(24).toString('base64');
       try {
-        if (x < 0.35) {
+        if (x < 0.25) {
           const tag = Math.random() < 0.8 ? ncpKey.keyTag : rsaKey.keyTag;
           const r = await post(`/kms/v1/keys/${tag}/encrypt`, { plaintext });
           if (r.status === 200) issued.push({ dialect: 'ncp', tag, ciphertext: r.body.data.ciphertext, plaintext });
-        } else if (x < 0.6) {
+        } else if (x < 0.42) {
           const r = await post('/v1.0/p1/kms/encrypt-data', { key_id: ncpKey.key_id, plain_text: plaintext });
           if (r.status === 200) issued.push({ dialect: 'huawei', tag: ncpKey.key_id, ciphertext: r.body.cipher_text, plaintext });
+        } else if (x < 0.62) {
+          const r = await post('/v1.0/p1/kms/create-datakey', { key_id: ncpKey.key_id, datakey_length: '256' });
+          if (r.status === 200) issued.push({ dialect: 'datakey', tag: ncpKey.key_id, ciphertext: r.body.cipher_text, plaintext: r.body.plain_text });
         } else if (x < 0.85 && issued.length) {
           const c = issued[Math.floor(Math.random() * issued.length)]!;
-          const r = c.dialect === 'ncp' ? await post(`/kms/v1/keys/${c.tag}/decrypt`, { ciphertext: c.ciphertext }) : await post('/v1.0/p1/kms/decrypt-data', { cipher_text: c.ciphertext });
-          if (r.status === 200 && (c.dialect === 'ncp' ? r.body.data.plaintext : r.body.plain_text) !== c.plaintext) report.problems.push('a decrypt returned the wrong plaintext');
+          const r = await reopen(c);
+          if (r.status === 200 && r.plaintext !== c.plaintext) report.problems.push('a decrypt returned the wrong plaintext');
           if (r.status !== 200 && r.status !== 503) report.problems.push(`a valid ciphertext was refused with ${r.status}`);
         } else if (x < 0.93) {
           // RSA signatures run off the event loop: the pool must not re-initialise under them.
@@ -138,13 +154,13 @@ export async function runFaultScenario(opts: { seconds: number; concurrency: num
           await faults.logout();
           break;
         case 'session-handle-invalid':
-          faults.fail(['encrypt', 'decrypt', 'generateRandom'], 'CKR_SESSION_HANDLE_INVALID', 3);
+          faults.fail(['encrypt', 'decrypt', 'generateRandom', 'sealRandomOffThread'], 'CKR_SESSION_HANDLE_INVALID', 3);
           break;
         case 'device-error':
-          faults.fail(['encrypt', 'decrypt', 'generateRandom'], 'CKR_DEVICE_ERROR', 2);
+          faults.fail(['encrypt', 'decrypt', 'generateRandom', 'sealRandomOffThread'], 'CKR_DEVICE_ERROR', 2);
           break;
         case 'user-not-logged-in':
-          faults.fail(['encrypt', 'decrypt'], 'CKR_USER_NOT_LOGGED_IN', 2);
+          faults.fail(['encrypt', 'decrypt', 'sealRandomOffThread'], 'CKR_USER_NOT_LOGGED_IN', 2);
           break;
         case 'outage': {
           const ms = 300 + Math.random() * 1500;
@@ -174,9 +190,9 @@ export async function runFaultScenario(opts: { seconds: number; concurrency: num
     await sleep(100);
   }
   for (const c of issued) {
-    const r = c.dialect === 'ncp' ? await post(`/kms/v1/keys/${c.tag}/decrypt`, { ciphertext: c.ciphertext }) : await post('/v1.0/p1/kms/decrypt-data', { cipher_text: c.ciphertext });
+    const r = await reopen(c);
     report.ciphertextsRedecrypted++;
-    if (r.status !== 200 || (c.dialect === 'ncp' ? r.body.data.plaintext : r.body.plain_text) !== c.plaintext) {
+    if (r.status !== 200 || r.plaintext !== c.plaintext) {
       report.problems.push(`LOST: a ${c.dialect} ciphertext no longer decrypts (HTTP ${r.status})`);
     }
   }

@@ -28,6 +28,12 @@ function workers(value: string | undefined): number {
   return int('KMS_WORKERS', value, 1);
 }
 
+/** 'auto': a stock only when the workers leave a CPU to spare for its thread (datakey-stock.ts). */
+function dataKeyStock(value: string | undefined, workerCount: number): number {
+  if (value === undefined || value === '' || value === 'auto') return workerCount < availableParallelism() ? 128 : 0;
+  return int('KMS_DATAKEY_STOCK', value, 0);
+}
+
 function readPin(env: NodeJS.ProcessEnv, dataDir: string, embedded: boolean): string {
   if (env['KMS_PIN']) return env['KMS_PIN'];
   const file = env['KMS_PIN_FILE'] ?? (embedded ? path.join(dataDir, 'token.pin') : undefined);
@@ -90,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keygenProcess: bool('KMS_KEYGEN_PROCESS', env['KMS_KEYGEN_PROCESS'], true),
     rsaOffThread: bool('KMS_RSA_OFF_THREAD', env['KMS_RSA_OFF_THREAD'], true),
     findOffThread: bool('KMS_FIND_OFF_THREAD', env['KMS_FIND_OFF_THREAD'], true),
+    dataKeyStock: dataKeyStock(env['KMS_DATAKEY_STOCK'], workers(env['KMS_WORKERS'])),
     poolWaitMs: int('KMS_POOL_WAIT_MS', env['KMS_POOL_WAIT_MS'], 2000),
     orphanGraceMs: int('KMS_ORPHAN_GRACE_MS', env['KMS_ORPHAN_GRACE_MS'], 3_600_000),
     hsmRetryMaxMs: int('KMS_HSM_RETRY_MAX_MS', env['KMS_HSM_RETRY_MAX_MS'], 5000),

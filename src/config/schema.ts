@@ -45,6 +45,12 @@ export const ConfigSchema = Type.Object(
       description:
         "KMS_FIND_OFF_THREAD: run object searches and listings (a key version's first use in a process, destroys, reconciliation; ~150 ms each on a SoftHSM token of 10 000 keys) on a worker thread instead of the event loop, when KMS_KEYGEN_PROCESS is on; false for a PKCS#11 module that is not safe to call from several threads (default true)",
     }),
+    dataKeyStock: Type.Integer({
+      minimum: 0,
+      maximum: 4096,
+      description:
+        "KMS_DATAKEY_STOCK: data keys sealed ahead per key version, length and context that is asked for at least 64 times a second, on a worker thread, so that create-datakey under load doesn't call the token on the event loop (datakey-stock.ts); plaintexts wait at most 2 s in memory. Needs KMS_FIND_OFF_THREAD and KMS_KEYGEN_PROCESS. 0 = off; 'auto' (the default) = 128 when KMS_WORKERS is below the number of CPUs, else 0 (the thread needs a core to spare)",
+    }),
     poolWaitMs: Type.Integer({ minimum: 1, maximum: 600000, description: 'KMS_POOL_WAIT_MS: wait for a session before 503 (default 2000)' }),
     orphanGraceMs: Type.Integer({
       minimum: 0,

@@ -1,14 +1,17 @@
 /**
- * The other half of binding.ts: a worker thread for the PKCS#11 calls whose cost grows with the
- * number of objects on the token, so that the event loop doesn't stop for them. SoftHSM's file
- * backend opens and locks every object's file on each C_FindObjectsInit, however narrow the
- * template: ~150 ms at 10 000 objects, ~13 ms per 256 attribute reads (bench/README.md).
+ * The other half of binding.ts: worker threads for PKCS#11 calls that should not stop the event
+ * loop. Two kinds of request:
+ *  - searches and listings, whose cost grows with the number of objects on the token: SoftHSM's
+ *    file backend opens and locks every object's file on each C_FindObjectsInit, however narrow the
+ *    template: ~150 ms at 10 000 objects, ~13 ms per 256 attribute reads (bench/README.md);
+ *  - batches of data keys sealed ahead of demand (src/kms/datakey-stock.ts says why), on a thread
+ *    of their own so that a long search doesn't hold them up.
  *
  * It loads the same library into the same process, so it shares the main thread's initialised
  * module, login and handles. It calls neither C_Initialize nor C_OpenSession: each request runs on
- * the session the main thread leased for it, and the handles it returns are valid there. Handles
- * and attribute values travel packed into one buffer each, since a cloned Buffer would bring the
- * whole pooled slab it may live in.
+ * the session the main thread leased for it, and the handles it returns are valid there. Handles,
+ * attribute values and data keys travel packed into one buffer each, since a cloned Buffer would
+ * bring the whole pooled slab it may live in.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as pkcs11js from 'pkcs11js';
@@ -21,6 +24,7 @@ export interface WireAttribute {
 
 export interface FindRequest {
   readonly id: number;
+  readonly kind: 'find';
   readonly session: Uint8Array;
   readonly template: readonly WireAttribute[];
   /** Most handles wanted; 0 = all. */
@@ -38,6 +42,28 @@ export type FindReply =
       /** Per handle and read attribute in order, its value's length; -1 for every attribute of an object to leave out. */
       readonly lengths: readonly number[];
       readonly values: Uint8Array;
+    }
+  | { readonly id: number; readonly error: { readonly ckr: number; readonly ckrName: string; readonly method: string } };
+
+/**
+ * `count` data keys on the caller's session: per key, `length` random bytes from the token, sealed
+ * with AES-GCM under `key` with its own IV from `ivs` (12 bytes each) and the shared `aad`.
+ */
+export interface SealRequest {
+  readonly id: number;
+  readonly kind: 'seal';
+  readonly session: Uint8Array;
+  readonly key: Uint8Array;
+  readonly ivs: Uint8Array;
+  readonly aad: Uint8Array;
+  readonly length: number;
+}
+
+export type SealReply =
+  | {
+      readonly id: number;
+      /** Per key, its plaintext then its sealed bytes (length + 16), end to end. */
+      readonly keys: Uint8Array;
     }
   | { readonly id: number; readonly error: { readonly ckr: number; readonly ckrName: string; readonly method: string } };
 
@@ -123,9 +149,49 @@ function find(lib: pkcs11js.PKCS11, r: FindRequest): FindReply {
   }
 }
 
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+function seal(lib: pkcs11js.PKCS11, r: SealRequest): { reply: SealReply; transfer: ArrayBuffer[] } {
+  const s = buffer(r.session);
+  const key = buffer(r.key);
+  const aad = buffer(r.aad);
+  const count = r.ivs.length / IV_BYTES;
+  const per = 2 * r.length + TAG_BYTES;
+  const keys = new Uint8Array(count * per);
+  const out = buffer(keys);
+  let method = 'C_GenerateRandom';
+  try {
+    // One draw for all the plaintexts, as the event loop draws one per turn.
+    lib.C_GenerateRandom(s, out.subarray(0, count * r.length));
+    // Key i's plaintext moves to i * per, the last first, so that no draw is overwritten before it
+    // moves; what is left behind is overwritten by the sealed bytes.
+    for (let i = count - 1; i >= 0; i--) out.copy(out, i * per, i * r.length, (i + 1) * r.length);
+    for (let i = 0; i < count; i++) {
+      const at = i * per;
+      const iv = buffer(r.ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES));
+      const parameter: pkcs11js.GcmParams = { type: pkcs11js.CK_PARAMS_GCM, iv, ivBits: IV_BYTES * 8, aad, tagBits: TAG_BYTES * 8 };
+      method = 'C_EncryptInit';
+      lib.C_EncryptInit(s, { mechanism: pkcs11js.CKM_AES_GCM, parameter }, key);
+      method = 'C_Encrypt';
+      lib.C_Encrypt(s, out.subarray(at, at + r.length), out.subarray(at + r.length, at + per));
+    }
+    return { reply: { id: r.id, keys }, transfer: [keys.buffer] };
+  } catch (e) {
+    keys.fill(0);
+    const h = toHsmError(method, e);
+    return { reply: { id: r.id, error: { ckr: h.ckr, ckrName: h.ckrName, method } }, transfer: [] };
+  }
+}
+
 if (parentPort) {
   const port = parentPort;
   const lib = new pkcs11js.PKCS11();
   lib.load((workerData as { modulePath: string }).modulePath);
-  port.on('message', (r: FindRequest) => port.postMessage(find(lib, r)));
+  port.on('message', (r: FindRequest | SealRequest) => {
+    if (r.kind === 'find') return port.postMessage(find(lib, r));
+    // The reply's buffer moves to the event loop: no copy of the plaintexts stays on this thread.
+    const { reply, transfer } = seal(lib, r);
+    port.postMessage(reply, transfer);
+  });
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as pkcs11js from 'pkcs11js';
 import { InFlight } from '../in-flight';
-import type { FindReply, FindRequest } from './binding-worker';
+import type { FindReply, FindRequest, SealReply, SealRequest } from './binding-worker';
 
 /** Opaque PKCS#11 handle (a Buffer in pkcs11js); branded so a session can't be passed as an object. */
 export type SessionHandle = Buffer & { readonly __brand: 'session' };
@@ -156,24 +156,29 @@ export interface Listed {
   readonly attributes: ReadonlyMap<number, Buffer>;
 }
 
+const GCM_IV_BYTES = 12;
+const GCM_TAG_BYTES = 16;
+
 /** A copy in memory of its own: a Buffer may be a slice of a shared slab, which postMessage would clone whole. */
 const own = (b: Buffer): Uint8Array => new Uint8Array(b);
 
-/** The worker thread of binding-worker.ts, started on first use; it never keeps the process alive when idle. */
-class FinderThread {
+/** A worker thread of binding-worker.ts, started on first use; it never keeps the process alive when idle. */
+class BindingThread {
   private worker: Worker | undefined;
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (r: FindReply) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: FindReply | SealReply) => void; reject: (e: Error) => void; method: string }>();
 
   constructor(private readonly modulePath: string) {}
 
-  request(r: Omit<FindRequest, 'id'>): Promise<FindReply> {
+  request(r: Omit<FindRequest, 'id'>): Promise<FindReply>;
+  request(r: Omit<SealRequest, 'id'>): Promise<SealReply>;
+  request(r: Omit<FindRequest, 'id'> | Omit<SealRequest, 'id'>): Promise<FindReply | SealReply> {
     const w = this.worker ?? this.start();
     const id = this.nextId++;
-    return new Promise<FindReply>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+    return new Promise<FindReply | SealReply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, method: r.kind === 'seal' ? 'C_Encrypt' : 'C_FindObjects' });
       if (this.pending.size === 1) w.ref();
-      w.postMessage({ ...r, id } satisfies FindRequest);
+      w.postMessage({ ...r, id });
     });
   }
 
@@ -186,7 +191,7 @@ class FinderThread {
   private start(): Worker {
     const w = new Worker(path.join(__dirname, 'binding-worker.js'), { workerData: { modulePath: this.modulePath } });
     w.unref();
-    w.on('message', (reply: FindReply) => {
+    w.on('message', (reply: FindReply | SealReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.pending.delete(reply.id);
@@ -197,7 +202,7 @@ class FinderThread {
     const died = (): void => {
       if (this.worker !== w) return;
       this.worker = undefined;
-      for (const p of this.pending.values()) p.reject(new HsmError(CKR_BINDING_FAILURE, 'BINDING_ERROR', 'C_FindObjects'));
+      for (const p of this.pending.values()) p.reject(new HsmError(CKR_BINDING_FAILURE, 'BINDING_ERROR', p.method));
       this.pending.clear();
     };
     w.on('error', died);
@@ -238,15 +243,18 @@ export interface TokenSummary {
 export class Pkcs11Module {
   private readonly lib: pkcs11js.PKCS11;
   private finalized = false;
-  /** Calls running on another thread: libuv's pool (offThread) or the worker (findOffThread). */
+  /** Calls running on another thread: libuv's pool (offThread) or a worker (findOffThread, sealRandomOffThread). */
   private readonly outside = new InFlight();
   private readonly pinned = new Set<readonly Buffer[]>();
-  private readonly finder: FinderThread;
+  private readonly finder: BindingThread;
+  /** Data-key seals get a thread of their own, so that a search of ~150 ms doesn't hold them up. */
+  private readonly sealer: BindingThread;
 
   constructor(modulePath: string) {
     this.lib = new pkcs11js.PKCS11();
     call('load', () => this.lib.load(modulePath));
-    this.finder = new FinderThread(modulePath);
+    this.finder = new BindingThread(modulePath);
+    this.sealer = new BindingThread(modulePath);
     this.initialize();
   }
 
@@ -452,12 +460,39 @@ export class Pkcs11Module {
 
   private findOffThread(s: SessionHandle, template: Template, max: number, read: readonly number[]): Promise<Listed[]> {
     const wire = template.map((a) => (Buffer.isBuffer(a.value) ? { type: a.type, value: own(a.value) } : a));
-    const call = this.finder.request({ session: own(s), template: wire, max, read }).then((reply) => {
+    const call = this.finder.request({ kind: 'find', session: own(s), template: wire, max, read }).then((reply) => {
       if ('error' in reply) throw new HsmError(reply.error.ckr, reply.error.ckrName, reply.error.method);
       return unpack(reply, read);
     });
     this.outside.track(call);
     return call;
+  }
+
+  /**
+   * `ivs.length` data keys of `length` random bytes each, each sealed with AES-GCM under `key` with
+   * its own 12-byte IV and the same `aad`, on the seal thread on the caller's session, who must not
+   * use it until this settles. Each plaintext gets a buffer of its own, as in decrypt; the reply's
+   * copy is zeroed.
+   */
+  async sealRandomOffThread(s: SessionHandle, key: ObjectHandle, length: number, ivs: readonly Buffer[], aad: Buffer): Promise<Array<{ plaintext: Buffer; sealed: Buffer }>> {
+    const packedIvs = new Uint8Array(ivs.length * GCM_IV_BYTES);
+    ivs.forEach((iv, i) => {
+      if (iv.length !== GCM_IV_BYTES) throw new RangeError('GCM IVs here are 12 bytes');
+      packedIvs.set(iv, i * GCM_IV_BYTES);
+    });
+    const call = this.sealer.request({ kind: 'seal', session: own(s), key: own(key), ivs: packedIvs, aad: own(aad), length });
+    this.outside.track(call);
+    const reply = await call;
+    if ('error' in reply) throw new HsmError(reply.error.ckr, reply.error.ckrName, reply.error.method);
+    const all = Buffer.from(reply.keys.buffer, reply.keys.byteOffset, reply.keys.byteLength);
+    const per = 2 * length + GCM_TAG_BYTES;
+    const out: Array<{ plaintext: Buffer; sealed: Buffer }> = [];
+    for (let i = 0; i < ivs.length; i++) {
+      const at = i * per;
+      out.push({ plaintext: Buffer.from(all.subarray(at, at + length)), sealed: all.subarray(at + length, at + per) });
+      all.fill(0, at, at + length);
+    }
+    return out;
   }
 
   /** False for a signature that does not verify; throws only for real failures. */
@@ -475,6 +510,7 @@ export class Pkcs11Module {
     if (this.finalized) return;
     this.finalized = true;
     this.finder.close();
+    this.sealer.close();
     call('C_Finalize', () => this.lib.C_Finalize());
   }
 }

@@ -26,7 +26,11 @@
  * instead, and a listing teaches this process every handle it sees, so that a restart on a big
  * token doesn't pay one search per key. With objects written in this process they stay on the
  * loop: SoftHSM would then see a file being written from one thread and read from another, and
- * fcntl locks don't tell threads apart.
+ * fcntl locks don't tell threads apart. Data keys sealed ahead (gcmEncryptRandomMany) run on a
+ * worker thread under the same condition. Such a thread may use a session copy while the event
+ * loop destroys it (a pruned or deleted version, a keeper session closed): SoftHSM never frees a
+ * session object, it marks it invalid, so the thread's call fails with a stale handle and the next
+ * use finds the object again.
  */
 import { endianness } from 'node:os';
 import { C, HsmError, type Listed, type Mechanism, type ObjectHandle, type SessionHandle, type Template } from './binding';
@@ -217,6 +221,15 @@ export class Hsm {
     );
   }
 
+  /**
+   * As gcmEncryptRandom for one data key per IV in `ivs`, all on the binding's seal thread, for
+   * DataKeyStock: one lease and one message each way, and the event loop serves meanwhile. Only
+   * where object searches may run off the loop too (findsOffThread): the same conditions.
+   */
+  gcmEncryptRandomMany(ref: VersionRef, length: number, ivs: readonly Buffer[], aad: Buffer): Promise<Array<{ plaintext: Buffer; sealed: Buffer }>> {
+    return this.withObject(ref, 'cmk', 'secret', (s, key) => this.pool.module.sealRandomOffThread(s, key, length, ivs, aad));
+  }
+
   /** Throws HsmError of class bad-input when the tag, AAD or key does not match. */
   gcmDecrypt(ref: VersionRef, iv: Buffer, aad: Buffer, sealed: Buffer): Promise<Buffer> {
     return this.batch.run(() =>
@@ -376,7 +389,10 @@ export class Hsm {
         let handle: ObjectHandle | undefined;
         try {
           handle = this.handleOf(cached);
-          return fn(s, handle);
+          const out = fn(s, handle);
+          // A call on another thread finds the handle stale later: forget it, so the next use searches.
+          if (out instanceof Promise) return out.catch((e: unknown) => this.forgetStale(e, key, cached, handle));
+          return out;
         } catch (e) {
           // A handle goes stale when another process destroyed the object, when the token logged
           // out (private handles are forgotten), or when the keeper session (and with it every
@@ -416,6 +432,15 @@ export class Hsm {
         return fn(s, this.handleOf(known));
       });
     }, RETRY);
+  }
+
+  private forgetStale(e: unknown, key: string, cached: Known, handle: ObjectHandle | undefined): never {
+    if (isStaleHandle(e) && this.known.get(key) === cached) {
+      // The copy's keeper may have been replaced while the call ran: only this one is suspect.
+      if (handle !== undefined && handle === cached.copy && cached.copyKeeper === this.pool.keeperSerial) this.pool.dropKeeper();
+      this.known.delete(key);
+    }
+    throw e;
   }
 
   /** What this process knows of a version's object once its handle is found. */

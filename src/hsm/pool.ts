@@ -14,8 +14,8 @@
  * - `use(fn, { retry: true })` runs an idempotent call once more after either kind of fault.
  *
  * PKCS#11 calls are synchronous on the event loop thread, except RSA private-key operations, which
- * run on libuv's thread pool (Pkcs11Module.signOffThread), and token searches, which run on the
- * binding's worker thread (binding-worker.ts). A re-initialisation or C_Finalize
+ * run on libuv's thread pool (Pkcs11Module.signOffThread), and token searches and data keys sealed
+ * ahead, which run on the binding's worker threads (binding-worker.ts). A re-initialisation or C_Finalize
  * therefore waits until no call is inside the module on another thread; meanwhile the pool is down,
  * so none starts. Sessions carry the generation of the module initialisation that opened them: one
  * from before a re-initialisation is dropped on release, never closed (its handle number may

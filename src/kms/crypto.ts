@@ -11,6 +11,7 @@ import { classify } from '../hsm/ckr';
 import type { Hsm, VersionRef } from '../hsm/hsm';
 import type { KeyRecord, MetadataStore } from '../store/store';
 import type { Context } from './envelope/context';
+import type { DataKeyStock } from './datakey-stock';
 import { randomIv } from './envelope/iv';
 import { aad, decodeEnvelope, encodeEnvelope, IV_BYTES, TAG_BYTES, type Envelope, type EnvelopeAlg } from './envelope/format';
 import { KEY_SPECS } from './key-specs';
@@ -75,6 +76,7 @@ export class Crypto {
   constructor(
     private readonly hsm: Hsm,
     private readonly store: MetadataStore,
+    private readonly stock?: DataKeyStock,
   ) {}
 
   /** Encrypts caller data under the key's newest version (RSA keys: at most 190 bytes, as both vendors). */
@@ -115,6 +117,11 @@ export class Crypto {
         plaintext.fill(0);
         throw e;
       }
+    }
+    const ready = this.stock?.take(s.ref, length, s.ad);
+    if (ready) {
+      const { plaintext, iv, sealed } = ready;
+      return { plaintext, ciphertext: encodeEnvelope({ alg: s.alg, keyId: key.keyId, keyVersion: s.ref.version, iv, sealed }), keyVersion: s.ref.version };
     }
     const iv = randomIv();
     const { plaintext, sealed } = await this.hsm.gcmEncryptRandom(s.ref, length, iv, s.ad);

@@ -4,7 +4,8 @@ import { fixture, type Fixture } from '../../helpers/fixture';
 
 let f: Fixture;
 before(async () => {
-  f = await fixture();
+  // Data keys sealed ahead, whatever the machine's CPU count ('auto' is off on one CPU).
+  f = await fixture({ KMS_DATAKEY_STOCK: '32' });
 });
 after(async () => {
   await f?.server.stop();
@@ -98,6 +99,24 @@ describe('Huawei create-datakey and create-datakey-without-plaintext', () => {
   it('when the key is unknown or another project\'s, then 404 KMS.0207', async () => {
     for (const keyId of ['00000000-0000-4000-8000-000000000000', f.foreign.key_id, 'alias/aes-2']) {
       assertError(await post('create-datakey', { key_id: keyId, datakey_length: '512' }), 404, 'KMS.0207');
+    }
+  });
+
+  it('when a key is asked for hundreds of data keys at once (sealed ahead on the seal thread), then each is new and decrypt-datakey opens each to its plaintext', async () => {
+    const ask = () => post('create-datakey', { key_id: f.aes.key_id, datakey_length: '256' });
+    const all = [];
+    for (let round = 0; round < 4; round++) all.push(...(await Promise.all(Array.from({ length: 100 }, ask))));
+    const plains = new Set<string>();
+    for (const r of all) {
+      assert.equal(r.status, 200, r.text);
+      f.secrets.addHex(r.body.plain_text);
+      plains.add(r.body.plain_text);
+    }
+    assert.equal(plains.size, all.length);
+    for (const r of all.filter((_, i) => i % 10 === 0 || i >= all.length - 20)) {
+      const open = await post('decrypt-datakey', { key_id: f.aes.key_id, cipher_text: r.body.cipher_text, datakey_cipher_length: '32' });
+      assert.equal(open.status, 200, open.text);
+      assert.equal(open.body.data_key, r.body.plain_text);
     }
   });
 
