@@ -227,6 +227,7 @@ export class Hsm {
    * where object searches may run off the loop too (findsOffThread): the same conditions.
    */
   gcmEncryptRandomMany(ref: VersionRef, length: number, ivs: readonly Buffer[], aad: Buffer): Promise<Array<{ plaintext: Buffer; sealed: Buffer }>> {
+    if (!this.findsOffThread) return Promise.reject(new Error('data keys are sealed ahead only where the binding may run calls off the event loop'));
     return this.withObject(ref, 'cmk', 'secret', (s, key) => this.pool.module.sealRandomOffThread(s, key, length, ivs, aad));
   }
 
