@@ -37,7 +37,8 @@ async function main(): Promise<void> {
     const edge = openEdge(config);
     const server = createServer(createApp(runtime.services, edge), config).listen(config.port, config.host, () => {
       const { port } = server.address() as AddressInfo;
-      log.info('listening', { host: config.host, port, dataDir: config.dataDir, tokenLabel: config.tokenLabel });
+      // Whether data keys exist before their requests is the operator's to know (README, Security model).
+      log.info('listening', { host: config.host, port, dataDir: config.dataDir, tokenLabel: config.tokenLabel, dataKeyStock: runtime.stock ? config.dataKeyStock : 0 });
     });
     server.on('error', (e: NodeJS.ErrnoException) => {
       log.error('cannot listen', { code: e.code ?? 'unknown', host: config.host, port: config.port });
