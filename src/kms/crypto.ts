@@ -105,7 +105,8 @@ export class Crypto {
 
   /**
    * `length` fresh random bytes from the token, sealed under the key's newest version. An AES-GCM
-   * key does both in one token call (Hsm.gcmEncryptRandom); the others draw, then seal.
+   * key takes one the token sealed ahead when its combination is busy (datakey-stock.ts), else
+   * does both in one token call (Hsm.gcmEncryptRandom); the others draw, then seal.
    */
   async sealRandom(key: KeyRecord, length: number, context: Context, contextField: string): Promise<Sealed & { plaintext: Buffer }> {
     const s = sealing(key, context, contextField);
