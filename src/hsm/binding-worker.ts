@@ -15,7 +15,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as pkcs11js from 'pkcs11js';
-import { toHsmError } from './binding';
+import { GCM_IV_BYTES, GCM_TAG_BYTES, gcmMechanism, toHsmError } from './binding';
 
 export interface WireAttribute {
   readonly type: number;
@@ -149,15 +149,12 @@ function find(lib: pkcs11js.PKCS11, r: FindRequest): FindReply {
   }
 }
 
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
-
 function seal(lib: pkcs11js.PKCS11, r: SealRequest): { reply: SealReply; transfer: ArrayBuffer[] } {
   const s = buffer(r.session);
   const key = buffer(r.key);
   const aad = buffer(r.aad);
-  const count = r.ivs.length / IV_BYTES;
-  const per = 2 * r.length + TAG_BYTES;
+  const count = r.ivs.length / GCM_IV_BYTES;
+  const per = 2 * r.length + GCM_TAG_BYTES;
   const keys = new Uint8Array(count * per);
   const out = buffer(keys);
   let method = 'C_GenerateRandom';
@@ -169,10 +166,9 @@ function seal(lib: pkcs11js.PKCS11, r: SealRequest): { reply: SealReply; transfe
     for (let i = count - 1; i >= 0; i--) out.copy(out, i * per, i * r.length, (i + 1) * r.length);
     for (let i = 0; i < count; i++) {
       const at = i * per;
-      const iv = buffer(r.ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES));
-      const parameter: pkcs11js.GcmParams = { type: pkcs11js.CK_PARAMS_GCM, iv, ivBits: IV_BYTES * 8, aad, tagBits: TAG_BYTES * 8 };
+      const iv = buffer(r.ivs.subarray(i * GCM_IV_BYTES, (i + 1) * GCM_IV_BYTES));
       method = 'C_EncryptInit';
-      lib.C_EncryptInit(s, { mechanism: pkcs11js.CKM_AES_GCM, parameter }, key);
+      lib.C_EncryptInit(s, gcmMechanism(iv, aad), key);
       method = 'C_Encrypt';
       lib.C_Encrypt(s, out.subarray(at, at + r.length), out.subarray(at + r.length, at + per));
     }

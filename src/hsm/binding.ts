@@ -74,22 +74,23 @@ const PSS_HASH = {
   sha512: { hashAlg: pkcs11js.CKM_SHA512, mgf: pkcs11js.CKG_MGF1_SHA512, saltLen: 64 },
 } as const;
 
+export const GCM_IV_BYTES = 12;
+export const GCM_TAG_BYTES = 16;
+
+/** AES-GCM with a 128-bit tag (exported for binding-worker.ts, which seals with the same parameters). */
+export function gcmMechanism(iv: Buffer, aad: Buffer): pkcs11js.Mechanism {
+  const parameter: pkcs11js.GcmParams = { type: pkcs11js.CK_PARAMS_GCM, iv, ivBits: iv.length * 8, aad, tagBits: GCM_TAG_BYTES * 8 };
+  return { mechanism: pkcs11js.CKM_AES_GCM, parameter };
+}
+
 function toRaw(m: Mechanism): pkcs11js.Mechanism {
   switch (m.kind) {
     case 'aes-key-gen':
       return { mechanism: pkcs11js.CKM_AES_KEY_GEN };
     case 'rsa-key-pair-gen':
       return { mechanism: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN };
-    case 'aes-gcm': {
-      const parameter: pkcs11js.GcmParams = {
-        type: pkcs11js.CK_PARAMS_GCM,
-        iv: m.iv,
-        ivBits: m.iv.length * 8,
-        aad: m.aad,
-        tagBits: 128,
-      };
-      return { mechanism: pkcs11js.CKM_AES_GCM, parameter };
-    }
+    case 'aes-gcm':
+      return gcmMechanism(m.iv, m.aad);
     case 'aes-cmac':
       return { mechanism: pkcs11js.CKM_AES_CMAC };
     case 'rsa-oaep-sha1': {
@@ -155,9 +156,6 @@ export interface Listed {
   readonly handle: ObjectHandle;
   readonly attributes: ReadonlyMap<number, Buffer>;
 }
-
-const GCM_IV_BYTES = 12;
-const GCM_TAG_BYTES = 16;
 
 /** A copy in memory of its own: a Buffer may be a slice of a shared slab, which postMessage would clone whole. */
 const own = (b: Buffer): Uint8Array => new Uint8Array(b);

@@ -33,7 +33,7 @@
  * use finds the object again.
  */
 import { endianness } from 'node:os';
-import { C, HsmError, type Listed, type Mechanism, type ObjectHandle, type SessionHandle, type Template } from './binding';
+import { C, GCM_TAG_BYTES, HsmError, type Listed, type Mechanism, type ObjectHandle, type SessionHandle, type Template } from './binding';
 import { classify } from './ckr';
 import { Gate } from './gate';
 import type { TokenWriter } from './keygen-process';
@@ -49,7 +49,6 @@ export interface VersionRef {
 export type ObjectRole = 'cmk' | 'siv';
 type ObjectClass = 'secret' | 'public' | 'private';
 
-const GCM_TAG = 16;
 const RSA_PRIVATE_AT_ONCE = 2;
 const RSA_2048_BYTES = 256;
 const classValue: Readonly<Record<ObjectClass, number>> = {
@@ -197,7 +196,7 @@ export class Hsm {
   gcmEncrypt(ref: VersionRef, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer> {
     return this.batch.run(() =>
       this.withObject(ref, 'cmk', 'secret', (s, key) =>
-        this.pool.module.encrypt(s, { kind: 'aes-gcm', iv, aad }, key, plaintext, plaintext.length + GCM_TAG),
+        this.pool.module.encrypt(s, { kind: 'aes-gcm', iv, aad }, key, plaintext, plaintext.length + GCM_TAG_BYTES),
       ),
     );
   }
@@ -212,7 +211,7 @@ export class Hsm {
         const m = this.pool.module;
         const plaintext = this.drawDataKey(s, length);
         try {
-          return { plaintext, sealed: m.encrypt(s, { kind: 'aes-gcm', iv, aad }, key, plaintext, length + GCM_TAG) };
+          return { plaintext, sealed: m.encrypt(s, { kind: 'aes-gcm', iv, aad }, key, plaintext, length + GCM_TAG_BYTES) };
         } catch (e) {
           plaintext.fill(0);
           throw e;

@@ -120,12 +120,8 @@ export class Crypto {
       }
     }
     const ready = this.stock?.take(s.ref, length, s.ad);
-    if (ready) {
-      const { plaintext, iv, sealed } = ready;
-      return { plaintext, ciphertext: encodeEnvelope({ alg: s.alg, keyId: key.keyId, keyVersion: s.ref.version, iv, sealed }), keyVersion: s.ref.version };
-    }
-    const iv = randomIv();
-    const { plaintext, sealed } = await this.hsm.gcmEncryptRandom(s.ref, length, iv, s.ad);
+    const iv = ready?.iv ?? randomIv();
+    const { plaintext, sealed } = ready ?? (await this.hsm.gcmEncryptRandom(s.ref, length, iv, s.ad));
     return { plaintext, ciphertext: encodeEnvelope({ alg: s.alg, keyId: key.keyId, keyVersion: s.ref.version, iv, sealed }), keyVersion: s.ref.version };
   }
 

@@ -97,7 +97,7 @@ export class DataKeyStock {
     if (key) this.counts.taken++;
     else this.counts.missed++;
     if (!shelf.refilling && shelf.keys.length <= this.options.size / 2 && shelf.asked + shelf.askedBefore >= this.hotPerWindow) this.refill(shelf);
-    return key && { plaintext: key.plaintext, iv: key.iv, sealed: key.sealed };
+    return key;
   }
 
   stats(): StockStats {
