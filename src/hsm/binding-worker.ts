@@ -1,9 +1,10 @@
 /**
  * The other half of binding.ts: worker threads for PKCS#11 calls that should not stop the event
  * loop. Two kinds of request:
- *  - searches and listings, whose cost grows with the number of objects on the token: SoftHSM's
- *    file backend opens and locks every object's file on each C_FindObjectsInit, however narrow the
- *    template: ~150 ms at 10 000 objects, ~13 ms per 256 attribute reads (bench/README.md);
+ *  - searches, listings and the attribute reads of a listing, whose cost grows with the number of
+ *    objects on the token: SoftHSM's file backend opens and locks every object's file on each
+ *    C_FindObjectsInit, however narrow the template: ~150 ms at 10 000 objects, ~13 ms per 256
+ *    attribute reads (bench/README.md);
  *  - batches of data keys sealed ahead of demand (src/kms/datakey-stock.ts says why), on a thread
  *    of their own so that a long search doesn't hold them up.
  *
@@ -15,7 +16,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as pkcs11js from 'pkcs11js';
-import { GCM_IV_BYTES, GCM_TAG_BYTES, gcmMechanism, toHsmError } from './binding';
+import { GCM_IV_BYTES, GCM_TAG_BYTES, gcmMechanism, GONE, toHsmError, UNREADABLE } from './binding';
 
 export interface WireAttribute {
   readonly type: number;
@@ -33,13 +34,25 @@ export interface FindRequest {
   readonly read: readonly number[];
 }
 
+/** `read` attributes of each of `handles` (found by an earlier search on this module generation). */
+export interface ReadRequest {
+  readonly id: number;
+  readonly kind: 'read';
+  readonly session: Uint8Array;
+  /** The handles, each `handleBytes` long, end to end. */
+  readonly handles: Uint8Array;
+  readonly handleBytes: number;
+  readonly read: readonly number[];
+}
+
+/** The answer to a FindRequest or a ReadRequest. */
 export type FindReply =
   | {
       readonly id: number;
       /** The handles, each `handleBytes` long, end to end. */
       readonly handles: Uint8Array;
       readonly handleBytes: number;
-      /** Per handle and read attribute in order, its value's length; -1 for every attribute of an object to leave out. */
+      /** Per handle and read attribute in order, its value's length; GONE or UNREADABLE for every attribute of an object without values. */
       readonly lengths: readonly number[];
       readonly values: Uint8Array;
     }
@@ -68,12 +81,13 @@ export type SealReply =
   | { readonly id: number; readonly error: { readonly ckr: number; readonly ckrName: string; readonly method: string } };
 
 const BATCH = 256;
+/** An object destroyed (by another process) since it was found: left out of the answer. */
+const CKR_OBJECT_HANDLE_INVALID = 0x82;
 /**
- * Objects a listing leaves out: destroyed (by another process) since they were found, or without
- * one of the attributes asked for (another application's objects on a shared token, e.g. CKO_DATA
- * has no CKA_ID).
+ * An object without one of the attributes asked for (another application's, on a shared token:
+ * CKO_DATA has no CKA_ID): answered with no attributes, so that a listing knows it is not ours.
  */
-const SKIPPED: ReadonlySet<number> = new Set([0x82 /* CKR_OBJECT_HANDLE_INVALID */, 0x12 /* CKR_ATTRIBUTE_TYPE_INVALID */]);
+const CKR_ATTRIBUTE_TYPE_INVALID = 0x12;
 
 function buffer(u: Uint8Array): Buffer {
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -94,22 +108,40 @@ function packed(parts: readonly Buffer[]): Uint8Array {
 const USER_STATES: ReadonlySet<number> = new Set([1, 3]);
 const CKR_USER_NOT_LOGGED_IN = 0x101;
 
-function find(lib: pkcs11js.PKCS11, r: FindRequest): FindReply {
-  const s = buffer(r.session);
-  let method = 'C_GetSessionInfo';
-  // A session that is not logged in sees no private object, and the event loop may log the
-  // application out and in again while this runs (a token fault): a search that was not logged in
-  // from start to end is no answer. The pool logs in and retries, as for a search on the loop.
+type Found = Omit<Extract<FindReply, { handles: Uint8Array }>, 'id'>;
+
+/**
+ * Runs `body` on the request's session and answers with what it found, or with the error of the
+ * call it was in (`at.method`). A session that is not logged in sees no private object, and the
+ * event loop may log the application out and in again while this runs (a token fault): an answer
+ * not logged in from start to end is no answer, lest an object it could not see pass for gone. The
+ * pool logs in and retries, as for a search on the loop.
+ */
+function whileLoggedIn(lib: pkcs11js.PKCS11, id: number, s: Buffer, method: string, body: (at: { method: string }) => Found): FindReply {
+  const at = { method: 'C_GetSessionInfo' };
   const loggedIn = (): boolean => USER_STATES.has(lib.C_GetSessionInfo(s).state);
-  const notLoggedIn = { id: r.id, error: { ckr: CKR_USER_NOT_LOGGED_IN, ckrName: 'CKR_USER_NOT_LOGGED_IN', method: 'C_FindObjects' } };
+  const notLoggedIn = { id, error: { ckr: CKR_USER_NOT_LOGGED_IN, ckrName: 'CKR_USER_NOT_LOGGED_IN', method } };
   try {
     if (!loggedIn()) return notLoggedIn;
-    method = 'C_FindObjectsInit';
+    const found = body(at);
+    at.method = 'C_GetSessionInfo';
+    if (!loggedIn()) return notLoggedIn;
+    return { id, ...found };
+  } catch (e) {
+    const h = toHsmError(at.method, e);
+    return { id, error: { ckr: h.ckr, ckrName: h.ckrName, method: at.method } };
+  }
+}
+
+function find(lib: pkcs11js.PKCS11, r: FindRequest): FindReply {
+  const s = buffer(r.session);
+  return whileLoggedIn(lib, r.id, s, 'C_FindObjects', (at) => {
+    at.method = 'C_FindObjectsInit';
     const template = r.template.map((a) => (a.value instanceof Uint8Array ? { type: a.type, value: buffer(a.value) } : a));
     lib.C_FindObjectsInit(s, template as pkcs11js.Template);
     const handles: Buffer[] = [];
     try {
-      method = 'C_FindObjects';
+      at.method = 'C_FindObjects';
       for (;;) {
         const want = r.max > 0 ? Math.min(BATCH, r.max - handles.length) : BATCH;
         const batch = lib.C_FindObjects(s, want);
@@ -117,36 +149,52 @@ function find(lib: pkcs11js.PKCS11, r: FindRequest): FindReply {
         if (batch.length < want || (r.max > 0 && handles.length >= r.max)) break;
       }
     } finally {
-      method = 'C_FindObjectsFinal';
+      at.method = 'C_FindObjectsFinal';
       lib.C_FindObjectsFinal(s);
     }
-    const lengths: number[] = [];
-    const values: Buffer[] = [];
-    method = 'C_GetAttributeValue';
-    for (const h of r.read.length > 0 ? handles : []) {
-      let got: pkcs11js.Attribute[];
-      try {
-        got = lib.C_GetAttributeValue(s, h, r.read.map((type) => ({ type })));
-      } catch (e) {
-        if (e instanceof pkcs11js.Pkcs11Error && SKIPPED.has(e.code)) {
-          for (let i = 0; i < r.read.length; i++) lengths.push(-1);
-          continue;
-        }
-        throw e;
+    at.method = 'C_GetAttributeValue';
+    const { lengths, values } = readAttributes(lib, s, handles, r.read);
+    return { handles: packed(handles), handleBytes: handles[0]?.length ?? 0, lengths, values: packed(values) };
+  });
+}
+
+function read(lib: pkcs11js.PKCS11, r: ReadRequest): FindReply {
+  const s = buffer(r.session);
+  return whileLoggedIn(lib, r.id, s, 'C_GetAttributeValue', (at) => {
+    const handles: Buffer[] = [];
+    for (let i = 0; r.handleBytes > 0 && i < r.handles.length; i += r.handleBytes) handles.push(buffer(r.handles.subarray(i, i + r.handleBytes)));
+    at.method = 'C_GetAttributeValue';
+    const { lengths, values } = readAttributes(lib, s, handles, r.read);
+    return { handles: r.handles, handleBytes: r.handleBytes, lengths, values: packed(values) };
+  });
+}
+
+/**
+ * Per handle and attribute, its value's length, and the values: -1 for each attribute of an object
+ * destroyed meanwhile, -2 for each attribute of an object lacking one of them.
+ */
+function readAttributes(lib: pkcs11js.PKCS11, s: Buffer, handles: readonly Buffer[], read: readonly number[]): { lengths: number[]; values: Buffer[] } {
+  const lengths: number[] = [];
+  const values: Buffer[] = [];
+  for (const h of read.length > 0 ? handles : []) {
+    let got: pkcs11js.Attribute[];
+    try {
+      got = lib.C_GetAttributeValue(s, h, read.map((type) => ({ type })));
+    } catch (e) {
+      const code = e instanceof pkcs11js.Pkcs11Error ? e.code : undefined;
+      if (code === CKR_OBJECT_HANDLE_INVALID || code === CKR_ATTRIBUTE_TYPE_INVALID) {
+        for (let i = 0; i < read.length; i++) lengths.push(code === CKR_OBJECT_HANDLE_INVALID ? GONE : UNREADABLE);
+        continue;
       }
-      for (const a of got) {
-        const v = Buffer.isBuffer(a.value) ? a.value : Buffer.alloc(0);
-        lengths.push(v.length);
-        values.push(v);
-      }
+      throw e;
     }
-    method = 'C_GetSessionInfo';
-    if (!loggedIn()) return notLoggedIn;
-    return { id: r.id, handles: packed(handles), handleBytes: handles[0]?.length ?? 0, lengths, values: packed(values) };
-  } catch (e) {
-    const h = toHsmError(method, e);
-    return { id: r.id, error: { ckr: h.ckr, ckrName: h.ckrName, method } };
+    for (const a of got) {
+      const v = Buffer.isBuffer(a.value) ? a.value : Buffer.alloc(0);
+      lengths.push(v.length);
+      values.push(v);
+    }
   }
+  return { lengths, values };
 }
 
 function seal(lib: pkcs11js.PKCS11, r: SealRequest): { reply: SealReply; transfer: ArrayBuffer[] } {
@@ -184,8 +232,9 @@ if (parentPort) {
   const port = parentPort;
   const lib = new pkcs11js.PKCS11();
   lib.load((workerData as { modulePath: string }).modulePath);
-  port.on('message', (r: FindRequest | SealRequest) => {
+  port.on('message', (r: FindRequest | ReadRequest | SealRequest) => {
     if (r.kind === 'find') return port.postMessage(find(lib, r));
+    if (r.kind === 'read') return port.postMessage(read(lib, r));
     // The reply's buffer moves to the event loop: no copy of the plaintexts stays on this thread.
     const { reply, transfer } = seal(lib, r);
     port.postMessage(reply, transfer);

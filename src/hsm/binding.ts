@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as pkcs11js from 'pkcs11js';
 import { InFlight } from '../in-flight';
-import type { FindReply, FindRequest, SealReply, SealRequest } from './binding-worker';
+import type { FindReply, FindRequest, ReadRequest, SealReply, SealRequest } from './binding-worker';
 
 /** Opaque PKCS#11 handle (a Buffer in pkcs11js); branded so a session can't be passed as an object. */
 export type SessionHandle = Buffer & { readonly __brand: 'session' };
@@ -151,6 +151,11 @@ function call<T>(method: string, fn: () => T): T {
   }
 }
 
+/** A length in a FindReply: the object was destroyed since it was found (it is left out). */
+export const GONE = -1;
+/** A length in a FindReply: the object lacks an attribute asked for (not ours; kept, with no attributes). */
+export const UNREADABLE = -2;
+
 /** An object found on the worker thread, with the attributes that were asked for. */
 export interface Listed {
   readonly handle: ObjectHandle;
@@ -160,6 +165,9 @@ export interface Listed {
 /** A copy in memory of its own: a Buffer may be a slice of a shared slab, which postMessage would clone whole. */
 const own = (b: Buffer): Uint8Array => new Uint8Array(b);
 
+/** The call a request fails as when its thread dies. */
+const REQUEST_METHOD = { find: 'C_FindObjects', read: 'C_GetAttributeValue', seal: 'C_Encrypt' } as const;
+
 /** A worker thread of binding-worker.ts, started on first use; it never keeps the process alive when idle. */
 class BindingThread {
   private worker: Worker | undefined;
@@ -168,13 +176,13 @@ class BindingThread {
 
   constructor(private readonly modulePath: string) {}
 
-  request(r: Omit<FindRequest, 'id'>): Promise<FindReply>;
+  request(r: Omit<FindRequest, 'id'> | Omit<ReadRequest, 'id'>): Promise<FindReply>;
   request(r: Omit<SealRequest, 'id'>): Promise<SealReply>;
-  request(r: Omit<FindRequest, 'id'> | Omit<SealRequest, 'id'>): Promise<FindReply | SealReply> {
+  request(r: Omit<FindRequest, 'id'> | Omit<ReadRequest, 'id'> | Omit<SealRequest, 'id'>): Promise<FindReply | SealReply> {
     const w = this.worker ?? this.start();
     const id = this.nextId++;
     return new Promise<FindReply | SealReply>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, method: r.kind === 'seal' ? 'C_Encrypt' : 'C_FindObjects' });
+      this.pending.set(id, { resolve, reject, method: REQUEST_METHOD[r.kind] });
       if (this.pending.size === 1) w.ref();
       w.postMessage({ ...r, id });
     });
@@ -219,11 +227,9 @@ function unpack(reply: Extract<FindReply, { handles: Uint8Array }>, read: readon
     const attributes = new Map<number, Buffer>();
     let gone = false;
     for (let j = 0; j < read.length; j++) {
-      const length = lengths[i * read.length + j] ?? -1;
-      if (length < 0) {
-        gone = true;
-        continue;
-      }
+      const length = lengths[i * read.length + j] ?? GONE;
+      if (length === GONE) gone = true;
+      if (length < 0) continue;
       attributes.set(read[j]!, Buffer.from(values.buffer, values.byteOffset + at, length));
       at += length;
     }
@@ -451,14 +457,27 @@ export class Pkcs11Module {
     return (await this.findOffThread(s, template, max, [])).map((l) => l.handle);
   }
 
-  /** Every object matching the template, with `read` attributes of each, on the worker thread; those destroyed meanwhile are left out. */
-  listObjectsOffThread(s: SessionHandle, template: Template, read: readonly number[]): Promise<Listed[]> {
-    return this.findOffThread(s, template, 0, read);
+  /**
+   * `read` attributes of each of `handles` on the worker thread; those destroyed meanwhile (or
+   * without one of the attributes) are left out. The handles must all be of one search's answer.
+   */
+  readAttributesOffThread(s: SessionHandle, handles: readonly ObjectHandle[], read: readonly number[]): Promise<Listed[]> {
+    const handleBytes = handles[0]?.length ?? 0;
+    const packed = new Uint8Array(handles.length * handleBytes);
+    handles.forEach((h, i) => {
+      if (h.length !== handleBytes) throw new RangeError('handles of one search are all the same size');
+      packed.set(h, i * handleBytes);
+    });
+    return this.listed(this.finder.request({ kind: 'read', session: own(s), handles: packed, handleBytes, read }), read);
   }
 
   private findOffThread(s: SessionHandle, template: Template, max: number, read: readonly number[]): Promise<Listed[]> {
     const wire = template.map((a) => (Buffer.isBuffer(a.value) ? { type: a.type, value: own(a.value) } : a));
-    const call = this.finder.request({ kind: 'find', session: own(s), template: wire, max, read }).then((reply) => {
+    return this.listed(this.finder.request({ kind: 'find', session: own(s), template: wire, max, read }), read);
+  }
+
+  private listed(request: Promise<FindReply>, read: readonly number[]): Promise<Listed[]> {
+    const call = request.then((reply) => {
       if ('error' in reply) throw new HsmError(reply.error.ckr, reply.error.ckrName, reply.error.method);
       return unpack(reply, read);
     });

@@ -36,6 +36,7 @@ import { endianness } from 'node:os';
 import { C, GCM_TAG_BYTES, HsmError, type Listed, type Mechanism, type ObjectHandle, type SessionHandle, type Template } from './binding';
 import { classify } from './ckr';
 import { Gate } from './gate';
+import { hex, ListingMemo } from './listing-memo';
 import type { TokenWriter } from './keygen-process';
 import type { SessionPool } from './pool';
 import { TurnBatch } from './turn-batch';
@@ -80,6 +81,21 @@ const RETRY = { retry: true } as const;
 /** Most random bytes drawn at once for the data keys of one flush (see drawDataKey). */
 const TURN_RANDOM_MAX = 2048;
 const LIST_CHUNK = 256;
+/** What a listing reads of each object it has not seen before. */
+const LISTED_ATTRIBUTES = [C.CKA_ID, C.CKA_LABEL, C.CKA_CLASS] as const;
+/**
+ * The longest a listing trusts what an earlier one read of a handle (listing-memo.ts): the orphan
+ * grace period's default, so that on a module that reuses handles an orphan is still found within
+ * about two grace periods.
+ */
+const LISTING_MEMO_MS = 3_600_000;
+
+/** A p11kms object of a listing, and what the handle cache needs to learn it. */
+interface Listing {
+  readonly object: TokenObject;
+  readonly handle: ObjectHandle;
+  readonly cls: ObjectClass | undefined;
+}
 
 /** A version's object as this process knows it: the token object's handle and, maybe, a session copy. */
 interface Known {
@@ -107,6 +123,7 @@ export interface HsmOptions {
 
 export class Hsm {
   private readonly known = new Map<string, Known>();
+  private readonly listing = new ListingMemo<Listing>(LISTING_MEMO_MS);
   /** Searches on the worker thread in progress, by `known` key. */
   private readonly finding = new Map<string, Promise<{ known: Known; generation: number }>>();
   private knownGeneration = 0;
@@ -282,48 +299,50 @@ export class Hsm {
 
   /**
    * Every p11kms object on the token (CKA_ID in the objectId layout), for reconciliation with the
-   * store. Objects of other applications on a shared token are left out.
+   * store. Objects of other applications on a shared token are left out. Each listing searches the
+   * whole token, and reads the attributes of the objects it has not seen before (listing-memo.ts).
    */
   async listObjects(): Promise<TokenObject[]> {
     const all: Template = [{ type: C.CKA_TOKEN, value: true }];
-    if (this.findsOffThread) {
-      return this.pool.use(async (s) => {
-        const generation = this.pool.generation;
-        const listed = await this.pool.module.listObjectsOffThread(s, all, [C.CKA_ID, C.CKA_LABEL, C.CKA_CLASS]);
-        // Handles of a module re-initialised since are of no use: list, but learn nothing.
-        const learning = generation === this.pool.generation;
-        if (learning) this.syncGeneration();
-        const out: TokenObject[] = [];
-        for (const l of listed) {
-          const o = p11kmsObject(l.attributes);
-          if (!o) continue;
-          out.push(o);
-          if (learning) this.learn(o, l);
-        }
-        return out;
-      }, RETRY);
-    }
     return this.pool.use(async (s) => {
       const m = this.pool.module;
-      const out: TokenObject[] = [];
-      const handles = m.findAllObjects(s, all);
-      for (let i = 0; i < handles.length; i++) {
-        // Thousands of attribute reads are slow and synchronous: let requests run between chunks.
-        if (i > 0 && i % LIST_CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-        let a: Map<number, Buffer>;
-        try {
-          a = m.getAttributes(s, handles[i]!, [C.CKA_ID, C.CKA_LABEL]);
-        } catch (e) {
-          // Destroyed by a request (a purge) since it was listed, or another application's object
-          // without a CKA_ID (CKO_DATA on a shared token): not ours either way.
-          if (e instanceof HsmError && (e.ckrName === 'CKR_OBJECT_HANDLE_INVALID' || e.ckrName === 'CKR_ATTRIBUTE_TYPE_INVALID')) continue;
-          throw e;
-        }
-        const o = p11kmsObject(a);
-        if (o) out.push(o);
+      const generation = this.pool.generation;
+      const handles = this.findsOffThread ? await m.findObjectsOffThread(s, all, 0) : m.findAllObjects(s, all);
+      const fresh = this.listing.unknown(generation, handles);
+      const listed = this.findsOffThread ? await m.readAttributesOffThread(s, fresh, LISTED_ATTRIBUTES) : await this.readOnLoop(s, fresh);
+      // Handles of a module re-initialised since are of no use: list, but remember and learn nothing.
+      const current = generation === this.pool.generation;
+      if (current) this.syncGeneration();
+      const read = new Map<string, Listing | null>();
+      for (const l of listed) {
+        const object = p11kmsObject(l.attributes);
+        read.set(hex(l.handle), object ? { object, handle: l.handle, cls: classOf(l.attributes.get(C.CKA_CLASS)) } : null);
       }
-      return out;
+      // Handles are learned from what was read just now only: a remembered identity may be an
+      // hour old, and a handle learned for a version is what its requests use.
+      if (current) for (const l of read.values()) if (l) this.learn(l);
+      return this.listing.settle(handles, read, current).map((l) => l.object);
     }, RETRY);
+  }
+
+  /** Attributes of each handle, on the event loop, a chunk at a time; objects destroyed meanwhile or not ours are left out. */
+  private async readOnLoop(s: SessionHandle, handles: readonly ObjectHandle[]): Promise<Listed[]> {
+    const m = this.pool.module;
+    const out: Listed[] = [];
+    for (let i = 0; i < handles.length; i++) {
+      // Thousands of attribute reads are slow and synchronous: let requests run between chunks.
+      if (i > 0 && i % LIST_CHUNK === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      try {
+        out.push({ handle: handles[i]!, attributes: m.getAttributes(s, handles[i]!, LISTED_ATTRIBUTES) });
+      } catch (e) {
+        // Destroyed by a request (a purge) since it was listed: left out.
+        if (e instanceof HsmError && e.ckrName === 'CKR_OBJECT_HANDLE_INVALID') continue;
+        // Another application's object without a CKA_ID (CKO_DATA on a shared token): not ours.
+        if (e instanceof HsmError && e.ckrName === 'CKR_ATTRIBUTE_TYPE_INVALID') out.push({ handle: handles[i]!, attributes: new Map() });
+        else throw e;
+      }
+    }
+    return out;
   }
 
   /** Session copies this process holds now. */
@@ -462,12 +481,10 @@ export class Hsm {
   }
 
   /** Remembers the handle of an object a listing saw, unless this process knows one already (caller: syncGeneration first). */
-  private learn(o: TokenObject, l: Listed): void {
-    const raw = l.attributes.get(C.CKA_CLASS);
-    const cls = raw && classOf(raw);
-    if (!cls) return;
-    const key = knownKey(o, o.role, cls);
-    if (!this.known.has(key)) this.known.set(key, this.knownFor(o, cls, l.handle));
+  private learn(l: Listing): void {
+    if (!l.cls) return;
+    const key = knownKey(l.object, l.object.role, l.cls);
+    if (!this.known.has(key)) this.known.set(key, this.knownFor(l.object, l.cls, l.handle));
   }
 
   /** The copy when there is a live one; otherwise makes one if allowed, else the token object. */
@@ -576,7 +593,8 @@ function p11kmsObject(a: ReadonlyMap<number, Buffer>): TokenObject | undefined {
 }
 
 /** CKA_CLASS as read back: a CK_ULONG in the machine's byte order. */
-function classOf(raw: Buffer): ObjectClass | undefined {
+function classOf(raw: Buffer | undefined): ObjectClass | undefined {
+  if (!raw) return undefined;
   const le = endianness() === 'LE';
   const n = raw.length === 8 ? Number(le ? raw.readBigUInt64LE() : raw.readBigUInt64BE()) : raw.length === 4 ? (le ? raw.readUInt32LE() : raw.readUInt32BE()) : NaN;
   return (Object.keys(classValue) as ObjectClass[]).find((c) => classValue[c] === n);

@@ -2,7 +2,7 @@
  * Object searches on the binding's worker thread (binding-worker.ts, Hsm.withObject, listObjects),
  * on a real SoftHSM token holding 600 other objects, so that a search takes milliseconds: the
  * event loop turns meanwhile, concurrent first uses share one search, a listing teaches every
- * handle, and the module is never re-initialised or finalized while a search is inside it.
+ * handle and the next listing reads only new objects, and the module is never re-initialised or finalized while a search is inside it.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -13,7 +13,8 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load';
-import type { VersionRef } from '../../src/hsm/hsm';
+import type { ObjectHandle, Pkcs11Api, SessionHandle } from '../../src/hsm/binding';
+import type { TokenObject, VersionRef } from '../../src/hsm/hsm';
 import { createLogger } from '../../src/log/logger';
 import { openRuntime, type Runtime } from '../../src/runtime';
 import { turnsDuring } from '../helpers/event-loop';
@@ -26,12 +27,29 @@ let env: NodeJS.ProcessEnv;
 let runtime: Runtime | undefined;
 let faults: FaultInjector;
 
+/** Handles whose attributes the worker thread was asked to read since the last `open`. */
+const read = { handles: 0 };
+
 function open(extraEnv: NodeJS.ProcessEnv = {}, keygenInProcess = false): Runtime {
   runtime?.close();
   faults = new FaultInjector(loadConfig(env).tokenLabel);
-  runtime = openRuntime(loadConfig({ ...env, ...extraEnv }), createLogger('warn', new PassThrough()), { wrapModule: faults.wrap, keygenInProcess });
+  read.handles = 0;
+  const counting = (m: Pkcs11Api): Pkcs11Api =>
+    new Proxy(m, {
+      get: (target, prop, receiver) => {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (prop !== 'readAttributesOffThread' || typeof v !== 'function') return v;
+        return (s: SessionHandle, handles: readonly ObjectHandle[], attrs: readonly number[]) => {
+          read.handles += handles.length;
+          return (v as Pkcs11Api['readAttributesOffThread']).call(target, s, handles, attrs);
+        };
+      },
+    });
+  runtime = openRuntime(loadConfig({ ...env, ...extraEnv }), createLogger('warn', new PassThrough()), { wrapModule: (m) => faults.wrap(counting(m)), keygenInProcess });
   return runtime;
 }
+
+const sorted = (objects: readonly TokenObject[]): string[] => objects.map((o) => `${o.keyId}/${o.version}/${o.role}`).sort();
 
 /** Versions made so far: the p11kms objects on the token. */
 const made: VersionRef[] = [];
@@ -131,6 +149,37 @@ describe('object searches on the worker thread (KMS_FIND_OFF_THREAD, with the ke
     assert.equal(await rt.hsm.destroyVersion(refs[0]!), 1);
     assert.equal((await rt.hsm.listObjects()).length, made.length - 1);
     assert.equal(searches('findObjects'), 0);
+  });
+
+  it('when the token is listed again, then only the objects new since the last listing are read, and the listing is the same as a fresh one', async () => {
+    const rt = open();
+    const first = await rt.hsm.listObjects();
+    assert.equal(read.handles, first.length + FILLER, 'the first listing reads every object, the other application\'s too');
+    read.handles = 0;
+    const again = await rt.hsm.listObjects();
+    assert.equal(read.handles, 0);
+    assert.deepEqual(sorted(again), sorted(first));
+    const ref = await newVersion(rt);
+    const withNew = await rt.hsm.listObjects();
+    assert.equal(read.handles, 1, 'the new version\'s object only');
+    assert.ok(withNew.some((o) => o.keyId === ref.keyId));
+    assert.equal(await rt.hsm.destroyVersion(ref), 1);
+    read.handles = 0;
+    const after = await rt.hsm.listObjects();
+    assert.equal(read.handles, 0);
+    assert.ok(!after.some((o) => o.keyId === ref.keyId), 'a destroyed object is not listed from memory');
+    assert.deepEqual(sorted(after), sorted(await open().hsm.listObjects()), 'the same as the listing of a process that remembers nothing');
+  });
+
+  it('when listings run on the event loop (KMS_FIND_OFF_THREAD=false), then they too read only new objects', async () => {
+    const rt = open({ KMS_FIND_OFF_THREAD: 'false' });
+    const first = await rt.hsm.listObjects();
+    assert.equal(faults.attempts.get('getAttributes'), first.length + FILLER);
+    const ref = await newVersion(rt);
+    const second = await rt.hsm.listObjects();
+    assert.equal(faults.attempts.get('getAttributes'), first.length + FILLER + 1);
+    assert.equal(second.length, first.length + 1);
+    assert.equal(await rt.hsm.destroyVersion(ref), 1);
   });
 
   it('when a token fault strikes while a search is on the worker thread, then the module is re-initialised only after it returned, and the use succeeds', async () => {
