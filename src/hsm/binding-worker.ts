@@ -170,8 +170,8 @@ function read(lib: pkcs11js.PKCS11, r: ReadRequest): FindReply {
 }
 
 /**
- * Per handle and attribute, its value's length, and the values: -1 for each attribute of an object
- * destroyed meanwhile, -2 for each attribute of an object lacking one of them.
+ * Per handle and attribute, its value's length, and the values: GONE for each attribute of an
+ * object destroyed meanwhile, UNREADABLE for each attribute of an object lacking one of them.
  */
 function readAttributes(lib: pkcs11js.PKCS11, s: Buffer, handles: readonly Buffer[], read: readonly number[]): { lengths: number[]; values: Buffer[] } {
   const lengths: number[] = [];

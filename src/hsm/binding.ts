@@ -458,8 +458,9 @@ export class Pkcs11Module {
   }
 
   /**
-   * `read` attributes of each of `handles` on the worker thread; those destroyed meanwhile (or
-   * without one of the attributes) are left out. The handles must all be of one search's answer.
+   * `read` attributes of each of `handles` on the worker thread. Those destroyed meanwhile are left
+   * out; one lacking an attribute asked for comes with no attributes. The handles must all be of
+   * one search's answer.
    */
   readAttributesOffThread(s: SessionHandle, handles: readonly ObjectHandle[], read: readonly number[]): Promise<Listed[]> {
     const handleBytes = handles[0]?.length ?? 0;

@@ -89,6 +89,8 @@ const LISTED_ATTRIBUTES = [C.CKA_ID, C.CKA_LABEL, C.CKA_CLASS] as const;
  * about two grace periods.
  */
 const LISTING_MEMO_MS = 3_600_000;
+/** A first use this soon after another's search lists the token instead (withObject). */
+const SEARCHES_CLOSE_MS = 1000;
 
 /** A p11kms object of a listing, and what the handle cache needs to learn it. */
 interface Listing {
@@ -124,6 +126,9 @@ export interface HsmOptions {
 export class Hsm {
   private readonly known = new Map<string, Known>();
   private readonly listing = new ListingMemo<Listing>(LISTING_MEMO_MS);
+  private relisting: Promise<unknown> | undefined;
+  /** When withObject last started a search for one version. */
+  private searchedAt = -Infinity;
   /** Searches on the worker thread in progress, by `known` key. */
   private readonly finding = new Map<string, Promise<{ known: Known; generation: number }>>();
   private knownGeneration = 0;
@@ -345,6 +350,14 @@ export class Hsm {
     return out;
   }
 
+  /** One listing for the first uses waiting on it (withObject), apart from the reconciler's, which must start after its store read. */
+  private relist(): Promise<unknown> {
+    this.relisting ??= this.listObjects().finally(() => {
+      this.relisting = undefined;
+    });
+    return this.relisting;
+  }
+
   /** Session copies this process holds now. */
   get sessionCopies(): number {
     this.syncGeneration();
@@ -401,6 +414,13 @@ export class Hsm {
     // first uses doesn't take the whole pool for one search.
     const searching = this.finding.get(key);
     if (searching) await searching.catch(() => undefined);
+    else if (this.findsOffThread && !this.known.has(key) && (this.relisting !== undefined || this.finding.size > 0 || Date.now() - this.searchedAt < SEARCHES_CLOSE_MS)) {
+      // Another version is being searched for, or just was: a run of first uses (keys made by
+      // another process, clients going through many keys). A search looks at every object, so one
+      // listing, which teaches every handle it reads, costs about what a search does and serves
+      // them all. What it did not teach (made after it started) is searched for below.
+      await this.relist().catch(() => undefined);
+    }
     return this.pool.use((s) => {
       this.syncGeneration();
       const cached = this.known.get(key);
@@ -431,6 +451,7 @@ export class Hsm {
       // otherwise queue one ~150 ms search per request on the worker thread.
       let finding = this.finding.get(key);
       if (!finding) {
+        this.searchedAt = Date.now();
         const generation = this.pool.generation;
         finding = this.pool.module.findObjectsOffThread(s, template, 1).then(([token]) => {
           const known = this.found(s, ref, cls, token);

@@ -135,6 +135,31 @@ describe('object searches on the worker thread (KMS_FIND_OFF_THREAD, with the ke
     assert.equal(searches('findObjectsOffThread'), 1);
   });
 
+  it('when many versions are first used at once, then one listing teaches their handles instead of a search each', async () => {
+    const maker = open();
+    const refs: VersionRef[] = [];
+    for (let i = 0; i < 12; i++) refs.push(await newVersion(maker));
+    const rt = open();
+    await Promise.all(refs.flatMap((ref) => [sealsAndOpens(rt, ref), sealsAndOpens(rt, ref)]));
+    // The first version's own search, then the listing that the others waited for (its search and
+    // its attribute reads); a version made after the listing began would be searched for alone.
+    assert.ok(searches('findObjectsOffThread') <= 3, `${searches('findObjectsOffThread')} searches for ${refs.length} versions`);
+    assert.equal(faults.attempts.get('readAttributesOffThread'), 1);
+    assert.equal(searches('findObjects'), 0);
+    for (const ref of refs) await sealsAndOpens(rt, ref);
+    assert.ok(searches('findObjectsOffThread') <= 3, 'and each is known from then on');
+  });
+
+  it('when versions are first used one after another, then the second lists the token and the rest search nothing', async () => {
+    const maker = open();
+    const refs: VersionRef[] = [];
+    for (let i = 0; i < 8; i++) refs.push(await newVersion(maker));
+    const rt = open();
+    for (const ref of refs) await sealsAndOpens(rt, ref);
+    assert.equal(searches('findObjectsOffThread'), 2, "the first version's search, then the listing's");
+    assert.equal(faults.attempts.get('readAttributesOffThread'), 1);
+  });
+
   it('when the token is listed, then every p11kms object is in the list, its handle is learned, and its first use searches nothing', async () => {
     const rt = open();
     const refs = [await newVersion(rt), await newVersion(rt)];
