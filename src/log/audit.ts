@@ -95,6 +95,13 @@ function lastLine(fd: number): string | undefined {
 /** Most records one write + fdatasync carries (a batch is one buffer: ~350 bytes a record). */
 export const MAX_BATCH = 512;
 
+/** The file calls the writer makes on libuv's pool; a test may fail them (a failed fdatasync can't be provoked for real). */
+export interface AuditIo {
+  write(fd: number, buf: Buffer, offset: number, length: number): Promise<number>;
+  fdatasync(fd: number): Promise<void>;
+  ftruncate(fd: number, size: number): Promise<void>;
+}
+
 interface Queued {
   readonly entry: AuditEntry;
   readonly resolve: (r: AuditRecord) => void;
@@ -105,6 +112,12 @@ const writeAsync = promisify(write);
 const fdatasyncAsync = promisify(fdatasync);
 const ftruncateAsync = promisify(ftruncate);
 const closeAsync = promisify(close);
+
+export const fileIo: AuditIo = {
+  write: async (fd, buf, offset, length) => (await writeAsync(fd, buf, offset, length, null)).bytesWritten,
+  fdatasync: (fd) => fdatasyncAsync(fd),
+  ftruncate: (fd, size) => ftruncateAsync(fd, size),
+};
 
 /**
  * A winston transport that appends chained records to one file, with group commit: `append`
@@ -145,6 +158,7 @@ export class AuditFileTransport extends TransportStream {
   constructor(
     readonly file: string,
     private readonly fsync: boolean,
+    private readonly io: AuditIo = fileIo,
   ) {
     super();
     this.fd = openSync(file, 'a+', 0o600);
@@ -221,11 +235,11 @@ export class AuditFileTransport extends TransportStream {
     }
     const buf = Buffer.from(text, 'utf8');
     try {
-      if (this.dirty && this.regular) await ftruncateAsync(this.fd, this.size);
+      if (this.dirty && this.regular) await this.io.ftruncate(this.fd, this.size);
       this.dirty = true;
       let written = 0;
-      while (written < buf.length) written += (await writeAsync(this.fd, buf, written, buf.length - written, null)).bytesWritten;
-      if (this.fsync) await fdatasyncAsync(this.fd);
+      while (written < buf.length) written += await this.io.write(this.fd, buf, written, buf.length - written);
+      if (this.fsync) await this.io.fdatasync(this.fd);
     } catch (e) {
       this.ok = false;
       for (const q of batch) q.reject(e);

@@ -1,4 +1,4 @@
-/** The audit writer and verifier without a server: chaining, resuming a file, group commit, failed batches, per-worker files. */
+/** The audit writer and verifier without a server: chaining, resuming a file, group commit, failed writes and syncs, per-worker files. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load';
-import { AuditLog, GENESIS, MAX_BATCH, verifyAuditFile, type AuditEntry } from '../../src/log/audit';
+import { AuditFileTransport, AuditLog, fileIo, GENESIS, MAX_BATCH, verifyAuditFile, type AuditEntry } from '../../src/log/audit';
 import { auditFile } from '../../src/transport';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'p11kms-audit-'));
@@ -105,6 +105,33 @@ describe('audit chain', () => {
     assert.deepEqual(verifyAuditFile(file), { ok: true, records: 3 });
     const ids = readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { requestId: string }).requestId);
     assert.deepEqual(ids, ['r1', 'r2', 'r3']);
+  });
+
+  it('when a batch is written but its fdatasync fails, then its records fail, its lines are cut off and the chain goes on from the last durable record', async () => {
+    const file = path.join(dir, 'sync-fail.log');
+    let failNext = false;
+    const io = {
+      ...fileIo,
+      fdatasync: (fd: number) => {
+        if (!failNext) return fileIo.fdatasync(fd);
+        failNext = false;
+        return Promise.reject(new Error('EIO: i/o error, fdatasync'));
+      },
+    };
+    const t = new AuditFileTransport(file, true, io);
+    await t.append(entry(1));
+    const size = statSync(file).size;
+    failNext = true;
+    const batch = await Promise.allSettled([t.append(entry(2)), t.append(entry(3))]);
+    assert.ok(batch.every((r) => r.status === 'rejected'), 'every record of the batch fails');
+    assert.ok(statSync(file).size > size, 'its lines were written before the sync failed');
+    assert.equal(t.healthy, false);
+    await t.append(entry(4));
+    assert.equal(t.healthy, true);
+    await t.close();
+    assert.deepEqual(verifyAuditFile(file), { ok: true, records: 2 });
+    const ids = readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { requestId: string }).requestId);
+    assert.deepEqual(ids, ['r1', 'r4']);
   });
 
   it('when the service runs as several workers, then each writes its own file', () => {
