@@ -330,7 +330,7 @@ export class Hsm {
     }, RETRY);
   }
 
-  /** Attributes of each handle, on the event loop, a chunk at a time; objects destroyed meanwhile or not ours are left out. */
+  /** Attributes of each handle, on the event loop, a chunk at a time; objects destroyed meanwhile are left out, one without a CKA_ID comes with none. */
   private async readOnLoop(s: SessionHandle, handles: readonly ObjectHandle[]): Promise<Listed[]> {
     const m = this.pool.module;
     const out: Listed[] = [];
