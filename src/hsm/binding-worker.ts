@@ -34,6 +34,12 @@ export interface FindRequest {
   readonly read: readonly number[];
 }
 
+/** The answer to a request whose PKCS#11 call failed. */
+export interface WorkerError {
+  readonly id: number;
+  readonly error: { readonly ckr: number; readonly ckrName: string; readonly method: string };
+}
+
 /** `read` attributes of each of `handles` (found by an earlier search on this module generation). */
 export interface ReadRequest {
   readonly id: number;
@@ -56,7 +62,7 @@ export type FindReply =
       readonly lengths: readonly number[];
       readonly values: Uint8Array;
     }
-  | { readonly id: number; readonly error: { readonly ckr: number; readonly ckrName: string; readonly method: string } };
+  | WorkerError;
 
 /**
  * `count` data keys on the caller's session: per key, `length` random bytes from the token, sealed
@@ -78,7 +84,7 @@ export type SealReply =
       /** Per key, its plaintext then its sealed bytes (length + 16), end to end. */
       readonly keys: Uint8Array;
     }
-  | { readonly id: number; readonly error: { readonly ckr: number; readonly ckrName: string; readonly method: string } };
+  | WorkerError;
 
 const BATCH = 256;
 /** An object destroyed (by another process) since it was found: left out of the answer. */

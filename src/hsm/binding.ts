@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as pkcs11js from 'pkcs11js';
 import { InFlight } from '../in-flight';
-import type { FindReply, FindRequest, ReadRequest, SealReply, SealRequest } from './binding-worker';
+import type { FindReply, FindRequest, ReadRequest, SealReply, SealRequest, WorkerError } from './binding-worker';
 
 /** Opaque PKCS#11 handle (a Buffer in pkcs11js); branded so a session can't be passed as an object. */
 export type SessionHandle = Buffer & { readonly __brand: 'session' };
@@ -216,6 +216,22 @@ class BindingThread {
     this.worker = w;
     return w;
   }
+}
+
+/** `parts`, each `size` bytes, end to end in memory of their own (a message to a worker thread). */
+function endToEnd(parts: readonly Buffer[], size: number, what: string): Uint8Array {
+  const out = new Uint8Array(parts.length * size);
+  parts.forEach((p, i) => {
+    if (p.length !== size) throw new RangeError(`${what} are ${size} bytes each`);
+    out.set(p, i * size);
+  });
+  return out;
+}
+
+/** A worker's answer, or the token's error it carries. */
+function answered<R extends { readonly id: number }>(reply: R | WorkerError): R {
+  if ('error' in reply) throw new HsmError(reply.error.ckr, reply.error.ckrName, reply.error.method);
+  return reply;
 }
 
 function unpack(reply: Extract<FindReply, { handles: Uint8Array }>, read: readonly number[]): Listed[] {
@@ -464,11 +480,7 @@ export class Pkcs11Module {
    */
   readAttributesOffThread(s: SessionHandle, handles: readonly ObjectHandle[], read: readonly number[]): Promise<Listed[]> {
     const handleBytes = handles[0]?.length ?? 0;
-    const packed = new Uint8Array(handles.length * handleBytes);
-    handles.forEach((h, i) => {
-      if (h.length !== handleBytes) throw new RangeError('handles of one search are all the same size');
-      packed.set(h, i * handleBytes);
-    });
+    const packed = endToEnd(handles, handleBytes, 'handles of one search');
     return this.listed(this.finder.request({ kind: 'read', session: own(s), handles: packed, handleBytes, read }), read);
   }
 
@@ -478,10 +490,7 @@ export class Pkcs11Module {
   }
 
   private listed(request: Promise<FindReply>, read: readonly number[]): Promise<Listed[]> {
-    const call = request.then((reply) => {
-      if ('error' in reply) throw new HsmError(reply.error.ckr, reply.error.ckrName, reply.error.method);
-      return unpack(reply, read);
-    });
+    const call = request.then((reply) => unpack(answered(reply), read));
     this.outside.track(call);
     return call;
   }
@@ -493,16 +502,11 @@ export class Pkcs11Module {
    * copy is zeroed.
    */
   async sealRandomOffThread(s: SessionHandle, key: ObjectHandle, length: number, ivs: readonly Buffer[], aad: Buffer): Promise<Array<{ plaintext: Buffer; sealed: Buffer }>> {
-    const packedIvs = new Uint8Array(ivs.length * GCM_IV_BYTES);
-    ivs.forEach((iv, i) => {
-      if (iv.length !== GCM_IV_BYTES) throw new RangeError('GCM IVs here are 12 bytes');
-      packedIvs.set(iv, i * GCM_IV_BYTES);
-    });
+    const packedIvs = endToEnd(ivs, GCM_IV_BYTES, 'GCM IVs');
     const call = this.sealer.request({ kind: 'seal', session: own(s), key: own(key), ivs: packedIvs, aad: own(aad), length });
     this.outside.track(call);
-    const reply = await call;
-    if ('error' in reply) throw new HsmError(reply.error.ckr, reply.error.ckrName, reply.error.method);
-    const all = Buffer.from(reply.keys.buffer, reply.keys.byteOffset, reply.keys.byteLength);
+    const { keys } = answered(await call);
+    const all = Buffer.from(keys.buffer, keys.byteOffset, keys.byteLength);
     const per = 2 * length + GCM_TAG_BYTES;
     const out: Array<{ plaintext: Buffer; sealed: Buffer }> = [];
     for (let i = 0; i < ivs.length; i++) {

@@ -430,15 +430,19 @@ export class Hsm {
           handle = this.handleOf(cached);
           const out = fn(s, handle);
           // A call on another thread finds the handle stale later: forget it, so the next use searches.
-          if (out instanceof Promise) return out.catch((e: unknown) => this.forgetStale(e, key, cached, handle));
+          if (out instanceof Promise) {
+            return out.catch((e: unknown) => {
+              if (isStaleHandle(e)) this.forgetStale(key, cached, handle);
+              throw e;
+            });
+          }
           return out;
         } catch (e) {
           // A handle goes stale when another process destroyed the object, when the token logged
           // out (private handles are forgotten), or when the keeper session (and with it every
           // copy) died: find the object again.
           if (!isStaleHandle(e)) throw e;
-          if (handle !== undefined && handle === cached.copy) this.pool.dropKeeper();
-          this.known.delete(key);
+          this.forgetStale(key, cached, handle);
         }
       }
       const template = findTemplate(ref, role, cls);
@@ -474,13 +478,13 @@ export class Hsm {
     }, RETRY);
   }
 
-  private forgetStale(e: unknown, key: string, cached: Known, handle: ObjectHandle | undefined): never {
-    if (isStaleHandle(e) && this.known.get(key) === cached) {
-      // The copy's keeper may have been replaced while the call ran: only this one is suspect.
-      if (handle !== undefined && handle === cached.copy && cached.copyKeeper === this.pool.keeperSerial) this.pool.dropKeeper();
-      this.known.delete(key);
-    }
-    throw e;
+  /** Forgets a version's handle that a call found stale (and the keeper, if it was the copy), so that the next use searches. */
+  private forgetStale(key: string, cached: Known, handle: ObjectHandle | undefined): void {
+    // Another use may have found it again meanwhile (a call on another thread fails late).
+    if (this.known.get(key) !== cached) return;
+    // The copy's keeper may have been replaced while the call ran: only this one is suspect.
+    if (handle !== undefined && handle === cached.copy && cached.copyKeeper === this.pool.keeperSerial) this.pool.dropKeeper();
+    this.known.delete(key);
   }
 
   /** What this process knows of a version's object once its handle is found. */
