@@ -1,5 +1,6 @@
 /** One load run: autocannon over loopback against one route, reduced to the figures the report needs. */
 import autocannon from 'autocannon';
+import { LatencyRecorder, type LatencySummary } from './latency';
 
 export interface Target {
   /** Row name in the report. */
@@ -21,7 +22,8 @@ export interface LoadResult {
   readonly seconds: number;
   readonly requests: number;
   readonly reqPerSec: number;
-  readonly latencyMs: { readonly mean: number; readonly p50: number; readonly p99: number; readonly max: number };
+  /** Of every response, to the microsecond (latency.ts). */
+  readonly latencyMs: LatencySummary;
   /** Connection errors and timeouts. */
   readonly errors: number;
   readonly non2xx: number;
@@ -39,17 +41,24 @@ export interface LoadOptions {
 }
 
 export async function drive(baseUrl: string, t: Target, o: LoadOptions): Promise<LoadResult> {
-  const r = await autocannon({
-    url: baseUrl + t.path,
-    method: t.method,
-    headers: { 'content-type': 'application/json', ...t.headers },
-    ...(t.body === undefined ? {} : { body: t.body }),
-    ...(t.bodies === undefined ? {} : { requests: t.bodies.map((body) => ({ method: t.method, path: t.path, body })) }),
-    ...(t.uniqueIds ? { idReplacement: true } : {}),
-    connections: o.connections,
-    pipelining: 1,
-    timeout: 30,
-    ...(o.amount === undefined ? { duration: o.seconds ?? 5 } : { amount: o.amount }),
+  const latency = new LatencyRecorder();
+  const r = await new Promise<autocannon.Result>((resolve, reject) => {
+    const run = autocannon(
+      {
+        url: baseUrl + t.path,
+        method: t.method,
+        headers: { 'content-type': 'application/json', ...t.headers },
+        ...(t.body === undefined ? {} : { body: t.body }),
+        ...(t.bodies === undefined ? {} : { requests: t.bodies.map((body) => ({ method: t.method, path: t.path, body })) }),
+        ...(t.uniqueIds ? { idReplacement: true } : {}),
+        connections: o.connections,
+        pipelining: 1,
+        timeout: 30,
+        ...(o.amount === undefined ? { duration: o.seconds ?? 5 } : { amount: o.amount }),
+      },
+      (err: unknown, result: autocannon.Result) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result)),
+    );
+    run.on('response', (_client, _status, _bytes, ms) => latency.record(ms));
   });
   const statusCodes: Record<string, number> = {};
   for (const [code, s] of Object.entries(r.statusCodeStats ?? {})) statusCodes[code] = s.count ?? 0;
@@ -60,7 +69,7 @@ export async function drive(baseUrl: string, t: Target, o: LoadOptions): Promise
     seconds: r.duration,
     requests: answered,
     reqPerSec: answered / r.duration,
-    latencyMs: { mean: r.latency.mean, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max },
+    latencyMs: latency.summary(),
     errors: r.errors,
     non2xx: r.non2xx,
     unexpected: answered - expected,
