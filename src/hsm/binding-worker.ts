@@ -30,8 +30,6 @@ export interface FindRequest {
   readonly template: readonly WireAttribute[];
   /** Most handles wanted; 0 = all. */
   readonly max: number;
-  /** Attributes to read from each handle found (none: just the handles). */
-  readonly read: readonly number[];
 }
 
 /** The answer to a request whose PKCS#11 call failed. */
@@ -158,9 +156,8 @@ function find(lib: pkcs11js.PKCS11, r: FindRequest): FindReply {
       at.method = 'C_FindObjectsFinal';
       lib.C_FindObjectsFinal(s);
     }
-    at.method = 'C_GetAttributeValue';
-    const { lengths, values } = readAttributes(lib, s, handles, r.read);
-    return { handles: packed(handles), handleBytes: handles[0]?.length ?? 0, lengths, values: packed(values) };
+    // Just the handles: a listing reads the attributes of those it has not seen (a ReadRequest).
+    return { handles: packed(handles), handleBytes: handles[0]?.length ?? 0, lengths: [], values: new Uint8Array(0) };
   });
 }
 

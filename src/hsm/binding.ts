@@ -263,7 +263,7 @@ export interface TokenSummary {
 export class Pkcs11Module {
   private readonly lib: pkcs11js.PKCS11;
   private finalized = false;
-  /** Calls running on another thread: libuv's pool (offThread) or a worker (findOffThread, sealRandomOffThread). */
+  /** Calls running on another thread: libuv's pool (offThread) or a worker (findObjectsOffThread, readAttributesOffThread, sealRandomOffThread). */
   private readonly outside = new InFlight();
   private readonly pinned = new Set<readonly Buffer[]>();
   private readonly finder: BindingThread;
@@ -470,7 +470,8 @@ export class Pkcs11Module {
    * who must not use it until this settles; the handles are valid on the event loop.
    */
   async findObjectsOffThread(s: SessionHandle, template: Template, max = 16): Promise<ObjectHandle[]> {
-    return (await this.findOffThread(s, template, max, [])).map((l) => l.handle);
+    const wire = template.map((a) => (Buffer.isBuffer(a.value) ? { type: a.type, value: own(a.value) } : a));
+    return (await this.listed(this.finder.request({ kind: 'find', session: own(s), template: wire, max }), [])).map((l) => l.handle);
   }
 
   /**
@@ -482,11 +483,6 @@ export class Pkcs11Module {
     const handleBytes = handles[0]?.length ?? 0;
     const packed = endToEnd(handles, handleBytes, 'handles of one search');
     return this.listed(this.finder.request({ kind: 'read', session: own(s), handles: packed, handleBytes, read }), read);
-  }
-
-  private findOffThread(s: SessionHandle, template: Template, max: number, read: readonly number[]): Promise<Listed[]> {
-    const wire = template.map((a) => (Buffer.isBuffer(a.value) ? { type: a.type, value: own(a.value) } : a));
-    return this.listed(this.finder.request({ kind: 'find', session: own(s), template: wire, max, read }), read);
   }
 
   private listed(request: Promise<FindReply>, read: readonly number[]): Promise<Listed[]> {
