@@ -186,6 +186,8 @@ interface Cell {
   readonly cpu: CpuUse;
   /** Server CPU time per answered request, µs (all server processes). */
   readonly serverCpuUsPerRequest: number;
+  /** Of that, the event loops' (the servers' main threads). */
+  readonly eventLoopUsPerRequest: number;
   /** Non-default settings of this cell, if any. */
   readonly variant?: string;
   /** route req/s ÷ /livez req/s at the same processes and connections */
@@ -236,6 +238,8 @@ interface TargetRun {
   reqPerSec: Record<string, number[]>;
   /** server CPU µs per request of each round, per route */
   usPerReq: Record<string, number[]>;
+  /** of that, the event loops' */
+  loopUsPerReq: Record<string, number[]>;
   /** median req/s of the route ÷ median req/s of describe-key */
   ratio: Record<string, number>;
   /** median CPU µs/req of describe-key ÷ the route's: the same comparison in server CPU, which drifts less */
@@ -459,12 +463,14 @@ async function main(): Promise<void> {
       const result = await drive(server.url, t, { connections, seconds });
       const cpu = meter.read();
       const rssAfter = server.rss();
-      const serverCpuUsPerRequest = result.requests > 0 ? (cpu.serverCores * cpu.seconds * 1e6) / result.requests : 0;
-      const c: Cell = { processes: server.workers, route: t.name, keys, rssBefore, rssAfter, result, cpu, serverCpuUsPerRequest, ...(variant ? { variant } : {}) };
+      const perRequest = (cores: number) => (result.requests > 0 ? (cores * cpu.seconds * 1e6) / result.requests : 0);
+      const serverCpuUsPerRequest = perRequest(cpu.serverCores);
+      const eventLoopUsPerRequest = perRequest(cpu.eventLoopCores);
+      const c: Cell = { processes: server.workers, route: t.name, keys, rssBefore, rssAfter, result, cpu, serverCpuUsPerRequest, eventLoopUsPerRequest, ...(variant ? { variant } : {}) };
       if (record) report.cells.push(c);
       log(
         `  ${server.workers}p ${String(connections).padStart(2)}c ${(t.name + (variant ? ` (${variant})` : '')).padEnd(18)} ${result.reqPerSec.toFixed(0).padStart(6)} req/s` +
-          ` p99 ${result.latencyMs.p99.toFixed(2)} ms, server ${cpu.serverCores.toFixed(2)} cores, ${serverCpuUsPerRequest.toFixed(0)} µs/req, other ${cpu.otherCores.toFixed(2)}` +
+          ` p99 ${result.latencyMs.p99.toFixed(2)} ms, server ${cpu.serverCores.toFixed(2)} cores, ${serverCpuUsPerRequest.toFixed(0)} µs/req (event loop ${eventLoopUsPerRequest.toFixed(0)}), other ${cpu.otherCores.toFixed(2)}` +
           `${result.errors || result.unexpected ? ` ERRORS ${result.errors}/${result.unexpected}` : ''}`,
       );
       if (result.errors || result.unexpected) {
@@ -481,6 +487,7 @@ async function main(): Promise<void> {
       log(`${server.workers}p ${c}c target rounds${variant ? ` (${variant})` : ''}: describe-key, ${TARGET_ROUTES.join(', ')} in turn, ${flags.targetRounds} rounds`);
       const runs: Record<string, number[]> = {};
       const us: Record<string, number[]> = {};
+      const loopUs: Record<string, number[]> = {};
       const names = ['describe-key', ...TARGET_ROUTES];
       for (let round = 0; round < flags.targetRounds; round++) {
         const order = names.map((_, i) => names[(i + round) % names.length]!);
@@ -489,13 +496,14 @@ async function main(): Promise<void> {
           const got = await cell(server, t, c, keysNow, variant, false, Math.max(2, flags.seconds / 2));
           (runs[name] ??= []).push(got.result.reqPerSec);
           (us[name] ??= []).push(got.serverCpuUsPerRequest);
+          (loopUs[name] ??= []).push(got.eventLoopUsPerRequest);
         }
       }
       const base = median(runs['describe-key'] ?? []);
       const baseUs = median(us['describe-key'] ?? []);
       const ratio = Object.fromEntries(TARGET_ROUTES.map((n) => [n, median(runs[n] ?? []) / base]));
       const cpuRatio = Object.fromEntries(TARGET_ROUTES.map((n) => [n, baseUs / median(us[n] ?? [])]));
-      report.targets.push({ processes: server.workers, connections: c, reqPerSec: runs, usPerReq: us, ratio, cpuRatio, ...(variant ? { variant } : {}) });
+      report.targets.push({ processes: server.workers, connections: c, reqPerSec: runs, usPerReq: us, loopUsPerReq: loopUs, ratio, cpuRatio, ...(variant ? { variant } : {}) });
     };
 
     // 4. The matrix: 1 process, then N processes.
@@ -856,19 +864,19 @@ function table(r: Report): string {
   }
   if (r.rawNotes['copyOfCmk']) lines.push(`  (C_CopyObject of a CMK to a session object: ${r.rawNotes['copyOfCmk']})`);
   lines.push('');
-  lines.push('HTTP over 127.0.0.1 (autocannon). req/s; latency ms; srv = server CPU in cores, µs/req = server CPU per request,');
+  lines.push('HTTP over 127.0.0.1 (autocannon). req/s; latency ms; srv = server CPU in cores, µs/req = server CPU per request, loop = of that, the event loops\',');
   lines.push('gen = load generator cores, oth = other processes on the machine (noise); RSS MiB of all server processes before→after;');
   lines.push("/trivial = req/s ÷ describe-key (same middleware, no HSM), /livez = req/s ÷ /livez (both at the same processes×connections); /raw = req/s ÷ the route's raw token rate");
   lines.push(
     `${pad('proc', 5)}${pad('conn', 5)}${pad('route', 19)}${lpad('keys', 6)}${lpad('req/s', 7)}${lpad('p50', 5)}${lpad('p99', 6)}${lpad('max', 6)}${lpad('err', 4)}${lpad('bad', 4)}` +
-      `${lpad('srv', 6)}${lpad('µs/req', 7)}${lpad('gen', 5)}${lpad('oth', 5)}  ${pad('RSS MiB', 10)}${lpad('/trivial', 9)}${lpad('/livez', 7)}${lpad('/raw', 6)}`,
+      `${lpad('srv', 6)}${lpad('µs/req', 7)}${lpad('loop', 5)}${lpad('gen', 5)}${lpad('oth', 5)}  ${pad('RSS MiB', 10)}${lpad('/trivial', 9)}${lpad('/livez', 7)}${lpad('/raw', 6)}`,
   );
   for (const c of r.cells) {
     const x = c.result;
     lines.push(
       `${pad(String(c.processes), 5)}${pad(String(x.connections), 5)}${pad(c.route + (c.variant ? '*' : ''), 19)}${lpad(String(c.keys), 6)}${lpad(f0(x.reqPerSec), 7)}` +
         `${lpad(ms(x.latencyMs.p50), 5)}${lpad(ms(x.latencyMs.p99), 6)}${lpad(ms(x.latencyMs.max), 6)}${lpad(String(x.errors), 4)}${lpad(String(x.unexpected), 4)}` +
-        `${lpad(f2(c.cpu.serverCores), 6)}${lpad(f0(c.serverCpuUsPerRequest), 7)}${lpad(c.cpu.loadGeneratorCores.toFixed(1), 5)}${lpad(c.cpu.otherCores.toFixed(1), 5)}  ` +
+        `${lpad(f2(c.cpu.serverCores), 6)}${lpad(f0(c.serverCpuUsPerRequest), 7)}${lpad(f0(c.eventLoopUsPerRequest), 5)}${lpad(c.cpu.loadGeneratorCores.toFixed(1), 5)}${lpad(c.cpu.otherCores.toFixed(1), 5)}  ` +
         `${pad(`${f0(c.rssBefore.totalMiB)}→${f0(c.rssAfter.totalMiB)}`, 10)}${lpad(f2(c.ratioTrivial), 9)}${lpad(f2(c.ratioLivez), 7)}${lpad(f2(c.ratioRaw), 6)}`,
     );
   }
@@ -979,6 +987,18 @@ function table(r: Report): string {
 }
 
 /** The issue's targets, each checked against this run's own cells. */
+/**
+ * Where a target route's extra server CPU goes, against describe-key's: the event loops, which
+ * bound a closed loop's rate, or the servers' other threads, which compete with the event loops
+ * and the load generator for the remaining cores.
+ */
+function cpuSplit(t: TargetRun, route: string): string {
+  const loop = (n: string) => median(t.loopUsPerReq[n] ?? []);
+  const rest = (n: string) => median((t.usPerReq[n] ?? []).map((all, i) => all - (t.loopUsPerReq[n]?.[i] ?? all)));
+  const us = (n: number) => n.toFixed(0);
+  return `server CPU µs/req, ${route} vs describe-key: event loop ${us(loop(route))} vs ${us(loop('describe-key'))}, other threads ${us(rest(route))} vs ${us(rest('describe-key'))}`;
+}
+
 function targetLines(r: Report): string[] {
   const out = ['Targets (this run):'];
   for (const t of r.targets) {
@@ -994,6 +1014,7 @@ function targetLines(r: Report): string[] {
         `  ${ratio >= 0.8 ? 'met    ' : 'NOT met'} ${route} ${t.processes}p ${t.connections}c ≥ 80% of describe-key: ${(100 * ratio).toFixed(0)}%` +
           ` (medians of ${runs} vs ${base} req/s, interleaved; in server CPU per request ${(100 * (t.cpuRatio[route] ?? 0)).toFixed(0)}%)`,
       );
+      out.push(`          ${cpuSplit(t, route)}`);
     }
   }
   out.push('  (errors and unexpected statuses: every cell, see FAIL below when any)');

@@ -102,10 +102,10 @@ function hasOpen(pid: number, file: string): boolean {
 /** Clock ticks per second of /proc's CPU times (USER_HZ; 100 on Linux). */
 const HZ = 100;
 
-/** utime + stime of one process in seconds (0 when it is gone). */
-function cpuSeconds(pid: number): number {
+/** utime + stime in seconds of one process, or of its main thread (0 when it is gone). */
+function cpuSeconds(pid: number, mainThreadOnly = false): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // After "pid (comm) ": state is f[0], so utime (field 14) is f[11] and stime (15) f[12].
     return (Number(f[11]) + Number(f[12])) / HZ;
@@ -128,6 +128,11 @@ export interface CpuUse {
   readonly seconds: number;
   /** Every server process (the cluster primary included). */
   readonly serverCores: number;
+  /**
+   * Of serverCores, the main threads: the event loops. The rest is the servers' other threads
+   * (libuv's pool, V8's helpers, the binding's search and seal threads).
+   */
+  readonly eventLoopCores: number;
   /** This process: the load generator. */
   readonly loadGeneratorCores: number;
   /** Everything else on the machine (other users' work: the noise in the figures). */
@@ -137,22 +142,26 @@ export interface CpuUse {
 export class CpuMeter {
   private readonly t0 = process.hrtime.bigint();
   private readonly server0: number;
+  private readonly loops0: number;
   private readonly self0 = process.cpuUsage();
   private readonly machine0 = machineBusySeconds();
 
   constructor(private readonly pids: () => number[]) {
     this.server0 = pids().reduce((a, p) => a + cpuSeconds(p), 0);
+    this.loops0 = pids().reduce((a, p) => a + cpuSeconds(p, true), 0);
   }
 
   read(): CpuUse {
     const seconds = Number(process.hrtime.bigint() - this.t0) / 1e9;
     const server = this.pids().reduce((a, p) => a + cpuSeconds(p), 0) - this.server0;
+    const loops = this.pids().reduce((a, p) => a + cpuSeconds(p, true), 0) - this.loops0;
     const self = process.cpuUsage(this.self0);
     const client = (self.user + self.system) / 1e6;
     const machine = machineBusySeconds() - this.machine0;
     return {
       seconds,
       serverCores: server / seconds,
+      eventLoopCores: loops / seconds,
       loadGeneratorCores: client / seconds,
       otherCores: Math.max(0, machine - server - client) / seconds,
     };
