@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as pkcs11js from 'pkcs11js';
 import { InFlight } from '../in-flight';
-import type { FindReply, FindRequest, ReadRequest, SealReply, SealRequest, WorkerError } from './binding-worker';
+import type { FindReply, FindRequest, ReadRequest, SealReply, SealRequest, WorkerError, WorkerOptions } from './binding-worker';
 
 /** Opaque PKCS#11 handle (a Buffer in pkcs11js); branded so a session can't be passed as an object. */
 export type SessionHandle = Buffer & { readonly __brand: 'session' };
@@ -174,7 +174,7 @@ class BindingThread {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (r: FindReply | SealReply) => void; reject: (e: Error) => void; method: string }>();
 
-  constructor(private readonly modulePath: string) {}
+  constructor(private readonly options: WorkerOptions) {}
 
   request(r: Omit<FindRequest, 'id'> | Omit<ReadRequest, 'id'>): Promise<FindReply>;
   request(r: Omit<SealRequest, 'id'>): Promise<SealReply>;
@@ -195,7 +195,7 @@ class BindingThread {
   }
 
   private start(): Worker {
-    const w = new Worker(path.join(__dirname, 'binding-worker.js'), { workerData: { modulePath: this.modulePath } });
+    const w = new Worker(path.join(__dirname, 'binding-worker.js'), { workerData: this.options });
     w.unref();
     w.on('message', (reply: FindReply | SealReply) => {
       const p = this.pending.get(reply.id);
@@ -267,14 +267,18 @@ export class Pkcs11Module {
   private readonly outside = new InFlight();
   private readonly pinned = new Set<readonly Buffer[]>();
   private readonly finder: BindingThread;
-  /** Data-key seals get a thread of their own, so that a search of ~150 ms doesn't hold them up. */
+  /**
+   * Data-key seals get a thread of their own, so that a search of ~150 ms doesn't hold them up,
+   * and it is a background thread (binding-worker.ts, `background`): sealing ahead must never
+   * delay the threads that answer requests.
+   */
   private readonly sealer: BindingThread;
 
   constructor(modulePath: string) {
     this.lib = new pkcs11js.PKCS11();
     call('load', () => this.lib.load(modulePath));
-    this.finder = new BindingThread(modulePath);
-    this.sealer = new BindingThread(modulePath);
+    this.finder = new BindingThread({ modulePath, background: false });
+    this.sealer = new BindingThread({ modulePath, background: true });
     this.initialize();
   }
 

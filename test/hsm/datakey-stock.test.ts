@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -18,6 +18,7 @@ import { KmsError } from '../../src/errors/kms-error';
 import { Crypto } from '../../src/kms/crypto';
 import { DataKeyStock } from '../../src/kms/datakey-stock';
 import { contextFromObject, NO_CONTEXT } from '../../src/kms/envelope/context';
+import { randomIv } from '../../src/kms/envelope/iv';
 import { createLogger } from '../../src/log/logger';
 import { openRuntime, openStore, type Runtime } from '../../src/runtime';
 import type { SqliteStore } from '../../src/store/sqlite';
@@ -190,4 +191,23 @@ describe('data keys sealed ahead (KMS_DATAKEY_STOCK)', () => {
     for (const dk of dks) assert.deepEqual((await crypto.open(key, dk.ciphertext, NO_CONTEXT, 'ctx')).plaintext, dk.plaintext);
     stock.clear();
   });
+
+  it('when keys are sealed ahead, then the thread that seals them runs in the SCHED_IDLE class, and no other thread does', async () => {
+    const key = await newKey('idle-class');
+    assert.equal((await runtime.hsm.gcmEncryptRandomMany({ keyId: key.keyId, version: key.currentVersion }, 32, [randomIv()], Buffer.alloc(0))).length, 1);
+    const idle = threadPolicies().filter((p) => p.policy === SCHED_IDLE);
+    assert.equal(idle.length, 1, JSON.stringify(threadPolicies()));
+    assert.notEqual(idle[0]!.tid, process.pid, 'not the event loop');
+  });
 });
+
+const SCHED_IDLE = 5;
+
+/** Each thread of this process with its scheduling policy (field 41 of /proc/<pid>/task/<tid>/stat). */
+function threadPolicies(): { tid: number; policy: number }[] {
+  return readdirSync('/proc/self/task').map((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // After "pid (comm) " the fields start at the 3rd.
+    return { tid: Number(tid), policy: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]) };
+  });
+}
