@@ -243,8 +243,8 @@ function seal(lib: pkcs11js.PKCS11, r: SealRequest): { reply: SealReply; transfe
 /**
  * Puts this thread in Linux's SCHED_IDLE class, where any other thread that wakes up takes the
  * core from it at once. Why: on 1 process of 2 cores, the seal thread's bursts (a refill is ~64
- * keys of ~10 µs of SoftHSM each) held up the threads that answer requests, the audit writer's
- * fdatasync and the load generator's, which waited twice as long on the run queue; create-datakey
+ * keys of ~10 µs of SoftHSM each) held up the threads requests wait on, the audit writer's
+ * fdatasync on libuv's pool above all, which waited twice as long on the run queue; create-datakey
  * reached 0.80 of describe-key instead of 0.86 (bench/README.md). Nice 19 does not do it: Linux's
  * EEVDF scheduler doesn't let a waking thread preempt a niced one sooner. SCHED_IDLE is not strict
  * idle, so the thread still makes progress on a busy machine (a weight of 3 against a normal
