@@ -986,7 +986,6 @@ function table(r: Report): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The issue's targets, each checked against this run's own cells. */
 /**
  * Where a target route's extra server CPU goes, against describe-key's: the event loops, which
  * bound a closed loop's rate, or the servers' other threads, which compete with the event loops
@@ -999,6 +998,7 @@ function cpuSplit(t: TargetRun, route: string): string {
   return `server CPU µs/req, ${route} vs describe-key: event loop ${us(loop(route))} vs ${us(loop('describe-key'))}, other threads ${us(rest(route))} vs ${us(rest('describe-key'))}`;
 }
 
+/** The issue's targets, each checked against this run's own cells. */
 function targetLines(r: Report): string[] {
   const out = ['Targets (this run):'];
   for (const t of r.targets) {

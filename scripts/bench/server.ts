@@ -147,14 +147,16 @@ export class CpuMeter {
   private readonly machine0 = machineBusySeconds();
 
   constructor(private readonly pids: () => number[]) {
-    this.server0 = pids().reduce((a, p) => a + cpuSeconds(p), 0);
-    this.loops0 = pids().reduce((a, p) => a + cpuSeconds(p, true), 0);
+    const now = pids();
+    this.server0 = now.reduce((a, p) => a + cpuSeconds(p), 0);
+    this.loops0 = now.reduce((a, p) => a + cpuSeconds(p, true), 0);
   }
 
   read(): CpuUse {
     const seconds = Number(process.hrtime.bigint() - this.t0) / 1e9;
-    const server = this.pids().reduce((a, p) => a + cpuSeconds(p), 0) - this.server0;
-    const loops = this.pids().reduce((a, p) => a + cpuSeconds(p, true), 0) - this.loops0;
+    const now = this.pids();
+    const server = now.reduce((a, p) => a + cpuSeconds(p), 0) - this.server0;
+    const loops = now.reduce((a, p) => a + cpuSeconds(p, true), 0) - this.loops0;
     const self = process.cpuUsage(this.self0);
     const client = (self.user + self.system) / 1e6;
     const machine = machineBusySeconds() - this.machine0;
