@@ -134,7 +134,7 @@ async function run(argv: string[]): Promise<void> {
       const { token } = await audited(config, 'token-create', projectId, () => new ApiTokens(store).create(projectId, scopes, expiresAt));
       process.stdout.write(`${token}\n`);
     } finally {
-      store.close();
+      await store.close();
     }
     return;
   }
@@ -143,9 +143,9 @@ async function run(argv: string[]): Promise<void> {
     const projectId = values.project === undefined ? undefined : project(values.project);
     const store = openStore(config);
     try {
-      for (const t of new ApiTokens(store).list(projectId)) process.stdout.write(`${JSON.stringify(t)}\n`);
+      for (const t of await new ApiTokens(store).list(projectId)) process.stdout.write(`${JSON.stringify(t)}\n`);
     } finally {
-      store.close();
+      await store.close();
     }
     return;
   }
@@ -155,12 +155,12 @@ async function run(argv: string[]): Promise<void> {
     if (!id || !TOKEN_ID.test(id)) throw new UsageError('token revoke needs a token id (16 hex, as token list shows)');
     const store = openStore(config);
     try {
-      await audited(config, 'token-revoke', '', () => {
-        if (!new ApiTokens(store).revoke(id)) throw new Error(`no active token ${id}`);
+      await audited(config, 'token-revoke', '', async () => {
+        if (!(await new ApiTokens(store).revoke(id))) throw new Error(`no active token ${id}`);
       });
       process.stdout.write(`revoked ${id}\n`);
     } finally {
-      store.close();
+      await store.close();
     }
     return;
   }
@@ -199,7 +199,7 @@ async function run(argv: string[]): Promise<void> {
       };
       process.stdout.write(`${JSON.stringify(out)}\n`);
     } finally {
-      runtime.close();
+      await runtime.close();
     }
     return;
   }

@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     log = createLogger(config.logLevel);
     // KMS_WORKERS > 1: this process only forks and supervises; each worker runs the rest of main().
     if (isClusterPrimary(config.workers)) {
-      openStore(config).close(); // migrate the store once, before workers could race to do it
+      await openStore(config).close(); // migrate the store once, before workers could race to do it
       runPrimary(config.workers, log);
       return;
     }
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
         await edge.audit?.close().catch((e: unknown) => log.error('audit log could not be flushed', { error: e instanceof Error ? e.message : 'unknown' }));
         clearTimeout(force);
         clearInterval(idle);
-        runtime.close();
+        await runtime.close();
         log.info('stopped', { signal });
         // stdout to a pipe is asynchronous: exit once the log lines written so far are out (a burst of
         // answers completing together can leave some queued), at most a second later.

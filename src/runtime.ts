@@ -15,6 +15,7 @@ import { Signing } from './kms/signing';
 import type { Logger } from './log/logger';
 import { Reconciler } from './store/reconcile';
 import { SqliteStore } from './store/sqlite';
+import type { MetadataStore } from './store/store';
 
 /** A half-made rotation older than this is undone even when the orphan grace period is longer. */
 const MAX_STALE_CREATING_MS = 10 * 60_000;
@@ -27,7 +28,7 @@ export interface Runtime {
   /** Data keys sealed ahead (KMS_DATAKEY_STOCK), when on. */
   readonly stock: DataKeyStock | undefined;
   /** Closes the pool (C_Finalize) and the store. Call after in-flight requests have finished. */
-  close(): void;
+  close(): Promise<void>;
 }
 
 export interface RuntimeOptions {
@@ -41,7 +42,7 @@ export interface RuntimeOptions {
   readonly wrapModule?: (m: Pkcs11Api) => Pkcs11Api;
 }
 
-export function openStore(config: Config): SqliteStore {
+export function openStore(config: Config): MetadataStore {
   return new SqliteStore(config.dbPath);
 }
 
@@ -123,12 +124,12 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     hsm,
     reconciler,
     stock,
-    close() {
+    async close() {
       clearInterval(pruner);
       stock?.clear();
       keygen?.close();
       pool.close();
-      store.close();
+      await store.close();
     },
   };
 }

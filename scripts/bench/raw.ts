@@ -97,7 +97,7 @@ async function serviceOps(o: Options, out: Record<string, RawResult>): Promise<v
   const runtime = openRuntime(loadConfig(process.env), createCliLogger('warn'));
   try {
     const s = runtime.services;
-    const key = s.keys.byId(o.project, o.keyId);
+    const key = await s.keys.byId(o.project, o.keyId);
     const sample = await s.dataKeys.create(key, 64, NO_CONTEXT, FIELDS);
     const plaintext1k = Buffer.alloc(1024, 0x61);
     const tag = randomBytes(4).toString('hex');
@@ -137,6 +137,7 @@ async function diagnostics(o: Options, out: Record<string, RawResult>, notes: Re
   const wanted = o.ops.filter((n) => n.startsWith('p11-'));
   if (wanted.length === 0) return;
   const config = loadConfig(process.env);
+  const version = await currentVersion(o.keyId);
   if (config.softhsmConf) process.env['SOFTHSM2_CONF'] = config.softhsmConf;
   const lib = new pkcs11js.PKCS11();
   lib.load(config.pkcs11Module);
@@ -147,7 +148,7 @@ async function diagnostics(o: Options, out: Record<string, RawResult>, notes: Re
     const s = lib.C_OpenSession(slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION);
     lib.C_Login(s, pkcs11js.CKU_USER, config.pin);
     lib.C_FindObjectsInit(s, [
-      { type: pkcs11js.CKA_ID, value: objectId({ keyId: o.keyId, version: currentVersion(o.keyId) }, 'cmk') },
+      { type: pkcs11js.CKA_ID, value: objectId({ keyId: o.keyId, version }, 'cmk') },
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
     ]);
     const [tokenCmk] = lib.C_FindObjects(s, 1);
@@ -199,14 +200,14 @@ async function diagnostics(o: Options, out: Record<string, RawResult>, notes: Re
 }
 
 /** The key's current version, read from the store. */
-function currentVersion(keyId: string): number {
+async function currentVersion(keyId: string): Promise<number> {
   const store = openStore(loadConfig(process.env));
   try {
-    const key = store.keyById(keyId);
+    const key = await store.keyById(keyId);
     if (!key) throw new Error('key not found in the store');
     return key.currentVersion;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -62,9 +62,15 @@ export function jsonBody(): RequestHandler {
 
 /** Resolves the API token in `header` to a principal, or answers 401 in the dialect's shape. */
 export function authenticate(tokens: ApiTokens, header: string): RequestHandler {
-  return (req, res, next) => {
+  return async (req, res, next) => {
     const presented = req.get(header);
-    const principal = presented ? tokens.authenticate(presented) : undefined;
+    let principal: Principal | undefined;
+    try {
+      principal = presented ? await tokens.authenticate(presented) : undefined;
+    } catch (e) {
+      next(e);
+      return;
+    }
     if (!principal) {
       next(new KmsError('Unauthenticated', presented ? 'The token is invalid.' : `Missing ${header} header.`));
       return;

@@ -368,8 +368,9 @@ export class Hsm {
    * Destroys the session copies of versions for which `live` says no (deleted by another process;
    * this one's deletions destroy their copies at once). Returns how many were destroyed.
    */
-  async pruneCopies(live: (ref: VersionRef) => boolean): Promise<number> {
-    const dead = [...this.known].filter(([, k]) => k.copy !== undefined && !live(k.ref)).map(([key]) => key);
+  async pruneCopies(live: (ref: VersionRef) => Promise<boolean>): Promise<number> {
+    const dead: string[] = [];
+    for (const [key, k] of [...this.known]) if (k.copy !== undefined && !(await live(k.ref))) dead.push(key);
     if (dead.length === 0) return 0;
     return this.pool.use((s) => {
       this.syncGeneration();

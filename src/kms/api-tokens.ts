@@ -45,13 +45,13 @@ export class ApiTokens {
     private readonly now: () => number = Date.now,
   ) {}
 
-  create(projectId: string, scopes: readonly Scope[] = DEFAULT_SCOPES, expiresAt: number | null = null): { token: string; id: string } {
+  async create(projectId: string, scopes: readonly Scope[] = DEFAULT_SCOPES, expiresAt: number | null = null): Promise<{ token: string; id: string }> {
     if (!PROJECT_ID.test(projectId)) throw new Error('project id must be 1-64 letters, digits, "-" or "_"');
     const unique = SCOPES.filter((s) => scopes.includes(s));
     if (unique.length === 0) throw new Error('a token needs at least one scope');
     const id = randomBytes(8).toString('hex');
     const secret = randomBytes(32).toString('base64url');
-    this.store.insertToken({
+    await this.store.insertToken({
       id,
       projectId,
       secretHash: hash(secret),
@@ -65,18 +65,18 @@ export class ApiTokens {
   }
 
   /** The principal for a presented token, or undefined for anything unknown, malformed, expired or revoked. */
-  authenticate(presented: string): Principal | undefined {
+  async authenticate(presented: string): Promise<Principal | undefined> {
     const m = WIRE.exec(presented);
     if (!m) return undefined;
-    const record = this.store.tokenById(m[1]!);
+    const record = await this.store.tokenById(m[1]!);
     if (!record || record.revokedAt !== null) return undefined;
     if (!timingSafeEqual(record.secretHash, hash(m[2]!))) return undefined;
     if (record.expiresAt !== undefined && record.expiresAt !== null && record.expiresAt <= this.now()) return undefined;
     return { tokenId: record.id, projectId: record.projectId, scopes: new Set(scopesOf(record)) };
   }
 
-  list(projectId?: string): TokenInfo[] {
-    return this.store.listTokens(projectId).map((r) => ({
+  async list(projectId?: string): Promise<TokenInfo[]> {
+    return (await this.store.listTokens(projectId)).map((r) => ({
       id: r.id,
       project: r.projectId,
       scopes: scopesOf(r),
@@ -87,8 +87,8 @@ export class ApiTokens {
   }
 
   /** False when there is no such token or it was already revoked. */
-  revoke(id: string): boolean {
-    return TOKEN_ID.test(id) && this.store.revokeToken(id, this.now());
+  async revoke(id: string): Promise<boolean> {
+    return TOKEN_ID.test(id) && (await this.store.revokeToken(id, this.now()));
   }
 }
 

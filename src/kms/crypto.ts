@@ -152,7 +152,7 @@ export class Crypto {
     // Structure first, token second: an envelope for another key, version or algorithm never reaches the HSM.
     if (e.keyId !== key.keyId || e.keyVersion > key.currentVersion || e.alg !== algFor(key)) throw invalidCiphertext();
     assertContext(key, context, contextField);
-    const version = this.store.version(key.keyId, e.keyVersion);
+    const version = await this.store.version(key.keyId, e.keyVersion);
     if (!version || version.state === 'Creating') throw invalidCiphertext();
     if (version.state === 'Disabled') throw invalidState('version-disabled', 'The key version that made this ciphertext is disabled.');
     const ref: VersionRef = { keyId: key.keyId, version: e.keyVersion };

@@ -58,7 +58,7 @@ export class Keys {
     if (req.convergent && !KEY_SPECS[req.spec].canConverge) {
       throw new KmsError('UnsupportedOperation', 'Only AES_256 keys can be convergent.');
     }
-    if (this.store.keyByAlias(req.projectId, req.alias)) throw aliasTaken();
+    if (await this.store.keyByAlias(req.projectId, req.alias)) throw aliasTaken();
     const keyId = randomUUID();
     const ref = { keyId, version: 1 };
     // Token objects first, row second: a row never names objects that don't exist. A crash in
@@ -71,7 +71,7 @@ export class Keys {
       throw e;
     }
     try {
-      const key = this.store.insertKey({
+      const key = await this.store.insertKey({
         keyId,
         keyTag: randomBytes(32).toString('hex'),
         projectId: req.projectId,
@@ -94,8 +94,8 @@ export class Keys {
   }
 
   /** A live key of this project by id; another project's or a deleted key reads as not found. */
-  byId(projectId: string, keyId: string): KeyRecord {
-    return owned(projectId, this.store.keyById(keyId));
+  async byId(projectId: string, keyId: string): Promise<KeyRecord> {
+    return owned(projectId, await this.store.keyById(keyId));
   }
 
   /**
@@ -104,37 +104,37 @@ export class Keys {
    * (grants are checked on every call, so a revoked grant stops working on the next request).
    * Anything else, including "exists but not yours", is the one not-found answer.
    */
-  forOperation(projectId: string, ref: KeyRef, operation: string): KeyRecord {
-    const found = 'keyId' in ref ? this.store.keyById(ref.keyId) : 'keyTag' in ref ? this.store.keyByTag(ref.keyTag) : this.store.keyByAlias(projectId, ref.alias);
+  async forOperation(projectId: string, ref: KeyRef, operation: string): Promise<KeyRecord> {
+    const found = await ('keyId' in ref ? this.store.keyById(ref.keyId) : 'keyTag' in ref ? this.store.keyByTag(ref.keyTag) : this.store.keyByAlias(projectId, ref.alias));
     if (!found || found.state === 'Deleted') throw notFound();
     if (found.projectId === projectId) return found;
-    if ('keyId' in ref && this.store.granted(found.keyId, projectId, operation)) return found;
+    if ('keyId' in ref && (await this.store.granted(found.keyId, projectId, operation))) return found;
     throw notFound();
   }
 
-  createGrant(key: KeyRecord, g: { granteeProject: string; operations: readonly string[]; name: string; retiringProject: string; issuingProject: string }): GrantRecord {
+  async createGrant(key: KeyRecord, g: { granteeProject: string; operations: readonly string[]; name: string; retiringProject: string; issuingProject: string }): Promise<GrantRecord> {
     const grant: GrantRecord = { grantId: randomBytes(32).toString('hex'), keyId: key.keyId, ownerProject: key.projectId, createdAt: this.clock.now(), ...g };
-    this.store.insertGrant(grant);
+    await this.store.insertGrant(grant);
     this.log.info('grant created', { grantId: grant.grantId, keyId: key.keyId, grantee: g.granteeProject });
     return grant;
   }
 
-  grantsOf(key: KeyRecord): GrantRecord[] {
+  grantsOf(key: KeyRecord): Promise<GrantRecord[]> {
     return this.store.grantsOfKey(key.keyId);
   }
 
-  retirableGrants(projectId: string): GrantRecord[] {
+  retirableGrants(projectId: string): Promise<GrantRecord[]> {
     return this.store.retirableGrants(projectId);
   }
 
   /** A grant on this key by id, or not-found (KMS.0207-like answers are the edge's to choose). */
-  grantOf(key: KeyRecord, grantId: string): GrantRecord | undefined {
-    const g = this.store.grant(grantId);
+  async grantOf(key: KeyRecord, grantId: string): Promise<GrantRecord | undefined> {
+    const g = await this.store.grant(grantId);
     return g && g.keyId === key.keyId ? g : undefined;
   }
 
-  deleteGrant(grant: GrantRecord): boolean {
-    const done = this.store.deleteGrant(grant.grantId);
+  async deleteGrant(grant: GrantRecord): Promise<boolean> {
+    const done = await this.store.deleteGrant(grant.grantId);
     if (done) this.log.info('grant deleted', { grantId: grant.grantId, keyId: grant.keyId });
     return done;
   }
@@ -143,33 +143,33 @@ export class Keys {
     return this.store.listKeys(projectId, opts);
   }
 
-  versions(key: KeyRecord): VersionRecord[] {
-    return this.store.versions(key.keyId).filter((v) => v.state !== 'Creating');
+  async versions(key: KeyRecord): Promise<VersionRecord[]> {
+    return (await this.store.versions(key.keyId)).filter((v) => v.state !== 'Creating');
   }
 
   enable(key: KeyRecord): Promise<KeyRecord> {
-    return this.locks.run(key.keyId, () => {
-      if (!this.store.transition(key.keyId, ['Disabled'], 'Enabled', this.clock.now())) {
-        throw this.stateError(key.keyId, 'not-disabled', 'The key is not disabled.');
+    return this.locks.run(key.keyId, async () => {
+      if (!(await this.store.transition(key.keyId, ['Disabled'], 'Enabled', this.clock.now()))) {
+        throw await this.stateError(key.keyId, 'not-disabled', 'The key is not disabled.');
       }
       return this.reload(key);
     });
   }
 
   disable(key: KeyRecord): Promise<KeyRecord> {
-    return this.locks.run(key.keyId, () => {
-      if (!this.store.transition(key.keyId, ['Enabled'], 'Disabled', this.clock.now())) {
-        throw this.stateError(key.keyId, 'not-enabled', 'The key is not enabled.');
+    return this.locks.run(key.keyId, async () => {
+      if (!(await this.store.transition(key.keyId, ['Enabled'], 'Disabled', this.clock.now()))) {
+        throw await this.stateError(key.keyId, 'not-enabled', 'The key is not enabled.');
       }
       return this.reload(key);
     });
   }
 
   scheduleDeletion(key: KeyRecord, pendingDays: number): Promise<KeyRecord> {
-    return this.locks.run(key.keyId, () => {
+    return this.locks.run(key.keyId, async () => {
       const now = this.clock.now();
-      if (!this.store.transition(key.keyId, ['Enabled', 'Disabled'], 'PendingDeletion', now, now + pendingDays * DAY_MS)) {
-        throw this.stateError(key.keyId, 'already-pending-deletion', 'The key is already pending deletion.');
+      if (!(await this.store.transition(key.keyId, ['Enabled', 'Disabled'], 'PendingDeletion', now, now + pendingDays * DAY_MS))) {
+        throw await this.stateError(key.keyId, 'already-pending-deletion', 'The key is already pending deletion.');
       }
       this.log.info('key deletion scheduled', { keyId: key.keyId, pendingDays });
       return this.reload(key);
@@ -178,9 +178,9 @@ export class Keys {
 
   /** Both vendors put a key whose deletion is cancelled in the Disabled state. */
   cancelDeletion(key: KeyRecord): Promise<KeyRecord> {
-    return this.locks.run(key.keyId, () => {
-      if (!this.store.transition(key.keyId, ['PendingDeletion'], 'Disabled', this.clock.now(), null)) {
-        throw this.stateError(key.keyId, 'not-pending-deletion', 'The key is not pending deletion.');
+    return this.locks.run(key.keyId, async () => {
+      if (!(await this.store.transition(key.keyId, ['PendingDeletion'], 'Disabled', this.clock.now(), null))) {
+        throw await this.stateError(key.keyId, 'not-pending-deletion', 'The key is not pending deletion.');
       }
       return this.reload(key);
     });
@@ -188,9 +188,9 @@ export class Keys {
 
   /** NCP's immediate delete: only for a key already pending deletion. */
   async deleteNow(key: KeyRecord): Promise<void> {
-    await this.locks.run(key.keyId, () => {
-      if (!this.store.transition(key.keyId, ['PendingDeletion'], 'Deleted', this.clock.now())) {
-        throw this.stateError(key.keyId, 'not-pending-deletion', 'The key is not pending deletion.');
+    await this.locks.run(key.keyId, async () => {
+      if (!(await this.store.transition(key.keyId, ['PendingDeletion'], 'Deleted', this.clock.now()))) {
+        throw await this.stateError(key.keyId, 'not-pending-deletion', 'The key is not pending deletion.');
       }
     });
     await this.purge(key.keyId);
@@ -199,11 +199,11 @@ export class Keys {
   /** Adds a version and makes it current; old versions stay for decryption. */
   rotate(key: KeyRecord): Promise<KeyRecord> {
     return this.locks.run(key.keyId, async () => {
-      const fresh = this.reload(key);
-      if (fresh.state !== 'Enabled') throw this.stateError(key.keyId, 'not-enabled', 'Only an enabled key can be rotated.');
+      const fresh = await this.reload(key);
+      if (fresh.state !== 'Enabled') throw await this.stateError(key.keyId, 'not-enabled', 'Only an enabled key can be rotated.');
       const ref: VersionRef = { keyId: key.keyId, version: fresh.currentVersion + 1 };
       // Claim the number before making objects, so no two processes create the same version's objects.
-      if (!this.store.claimVersion(key.keyId, ref.version, this.clock.now())) {
+      if (!(await this.store.claimVersion(key.keyId, ref.version, this.clock.now()))) {
         throw new KmsError('Throttled', 'The key is being rotated. Try again.');
       }
       try {
@@ -213,14 +213,14 @@ export class Keys {
         await this.createVersionObjects(fresh.spec, fresh.convergent, ref);
       } catch (e) {
         // The claim is dropped only once no object of it is left; otherwise the stale-Creating sweep finishes it.
-        if ((await this.hsm.destroyVersion(ref).then(() => true, () => false))) this.store.dropVersion(key.keyId, ref.version);
+        if ((await this.hsm.destroyVersion(ref).then(() => true, () => false))) await this.store.dropVersion(key.keyId, ref.version);
         throw e;
       }
-      if (!this.store.promoteVersion(key.keyId, ref.version, this.clock.now())) {
+      if (!(await this.store.promoteVersion(key.keyId, ref.version, this.clock.now()))) {
         // The key left Enabled (or moved on) while the objects were made: undo, report its state.
         await this.hsm.destroyVersion(ref);
-        this.store.dropVersion(key.keyId, ref.version);
-        throw this.stateError(key.keyId, 'not-enabled', 'Only an enabled key can be rotated.');
+        await this.store.dropVersion(key.keyId, ref.version);
+        throw await this.stateError(key.keyId, 'not-enabled', 'Only an enabled key can be rotated.');
       }
       this.log.info('key rotated', { keyId: key.keyId, version: ref.version });
       return this.reload(key);
@@ -228,8 +228,8 @@ export class Keys {
   }
 
   setRotation(key: KeyRecord, patch: { enabled?: boolean; intervalDays?: number }): Promise<KeyRecord> {
-    return this.locks.run(key.keyId, () => {
-      this.store.updateKey(key.keyId, {
+    return this.locks.run(key.keyId, async () => {
+      await this.store.updateKey(key.keyId, {
         ...(patch.enabled === undefined ? {} : { rotationEnabled: patch.enabled }),
         ...(patch.intervalDays === undefined ? {} : { rotationIntervalDays: patch.intervalDays }),
       });
@@ -239,23 +239,23 @@ export class Keys {
 
   /** NCP: a version can be disabled unless it is the newest, and not while the key is disabled. */
   setVersionEnabled(key: KeyRecord, version: number, enabled: boolean): Promise<VersionRecord> {
-    return this.locks.run(key.keyId, () => {
-      const fresh = this.reload(key);
-      const v = this.store.version(key.keyId, version);
+    return this.locks.run(key.keyId, async () => {
+      const fresh = await this.reload(key);
+      const v = await this.store.version(key.keyId, version);
       if (!v || v.state === 'Creating') throw new KmsError('NotFound', 'The key version does not exist.');
       if (fresh.state === 'Disabled') throw invalidState('not-enabled', 'The key is disabled.');
       if (fresh.state === 'PendingDeletion') throw new KmsError('KeyPendingDeletion', 'The key is pending deletion and cannot be used.');
       if (!enabled && version === fresh.currentVersion) throw invalidState('latest-version', 'The newest version cannot be disabled.');
       const [from, to] = enabled ? (['Disabled', 'Enabled'] as const) : (['Enabled', 'Disabled'] as const);
-      this.store.setVersionState(key.keyId, version, from, to, this.clock.now());
-      return this.store.version(key.keyId, version)!;
+      await this.store.setVersionState(key.keyId, version, from, to, this.clock.now());
+      return (await this.store.version(key.keyId, version))!;
     });
   }
 
   updateAlias(key: KeyRecord, alias: string): Promise<KeyRecord> {
-    return this.locks.run(key.keyId, () => {
+    return this.locks.run(key.keyId, async () => {
       try {
-        this.store.updateKey(key.keyId, { alias });
+        await this.store.updateKey(key.keyId, { alias });
       } catch (e) {
         if (e instanceof AliasTaken) throw aliasTaken();
         throw e;
@@ -265,13 +265,13 @@ export class Keys {
   }
 
   updateDescription(key: KeyRecord, description: string): Promise<KeyRecord> {
-    return this.locks.run(key.keyId, () => {
-      this.store.updateKey(key.keyId, { description });
+    return this.locks.run(key.keyId, async () => {
+      await this.store.updateKey(key.keyId, { description });
       return this.reload(key);
     });
   }
 
-  tags(key: KeyRecord): Tag[] {
+  tags(key: KeyRecord): Promise<Tag[]> {
     return this.store.tags(key.keyId);
   }
 
@@ -281,13 +281,13 @@ export class Keys {
 
   /** Applies tag changes all or nothing; at most 10 tags per key. */
   changeTags(key: KeyRecord, set: readonly Tag[], remove: readonly string[]): Promise<void> {
-    return this.locks.run(key.keyId, () => {
-      const next = new Map(this.store.tags(key.keyId).map((t) => [t.key, t.value]));
+    return this.locks.run(key.keyId, async () => {
+      const next = new Map((await this.store.tags(key.keyId)).map((t) => [t.key, t.value]));
       for (const k of remove) next.delete(k);
       for (const t of set) next.set(t.key, t.value);
       if (next.size > MAX_TAGS_PER_KEY) throw unsupported('too-many-tags', `A key can have at most ${MAX_TAGS_PER_KEY} tags.`);
-      for (const k of remove) this.store.deleteTag(key.keyId, k);
-      for (const t of set) this.store.setTag(key.keyId, t);
+      for (const k of remove) await this.store.deleteTag(key.keyId, k);
+      for (const t of set) await this.store.setTag(key.keyId, t);
     });
   }
 
@@ -299,20 +299,20 @@ export class Keys {
   async sweep(): Promise<{ deleted: number; rotated: number; orphansDestroyed?: number }> {
     const now = this.clock.now();
     let deleted = 0;
-    for (const key of this.store.dueForDeletion(now)) {
+    for (const key of await this.store.dueForDeletion(now)) {
       const won = await this.locks.run(key.keyId, () => this.store.transition(key.keyId, ['PendingDeletion'], 'Deleted', now));
       if (won) deleted++;
     }
-    for (const key of this.store.unpurged()) await this.purge(key.keyId);
-    for (const { keyId, version } of this.store.staleCreating(now - (this.options.staleCreatingMs ?? STALE_CREATING_MS))) {
+    for (const key of await this.store.unpurged()) await this.purge(key.keyId);
+    for (const { keyId, version } of await this.store.staleCreating(now - (this.options.staleCreatingMs ?? STALE_CREATING_MS))) {
       await this.locks.run(keyId, async () => {
         // Row first: a rotation in another process can no longer promote it once it is gone. A
         // crash before the objects are destroyed leaves orphans, which reconciliation removes.
-        if (this.store.dropVersion(keyId, version)) await this.hsm.destroyVersion({ keyId, version });
+        if (await this.store.dropVersion(keyId, version)) await this.hsm.destroyVersion({ keyId, version });
       });
     }
     let rotated = 0;
-    for (const key of this.store.dueForRotation(now)) {
+    for (const key of await this.store.dueForRotation(now)) {
       try {
         await this.rotate(key);
         rotated++;
@@ -328,11 +328,11 @@ export class Keys {
   /** Destroys every token object of every version of a Deleted key, then records that it did. */
   private async purge(keyId: string): Promise<void> {
     await this.locks.run(keyId, async () => {
-      const key = this.store.keyById(keyId);
+      const key = await this.store.keyById(keyId);
       if (!key || key.state !== 'Deleted') return;
       let objects = 0;
-      for (const v of this.store.versions(keyId)) objects += await this.hsm.destroyVersion({ keyId, version: v.version });
-      this.store.markPurged(keyId);
+      for (const v of await this.store.versions(keyId)) objects += await this.hsm.destroyVersion({ keyId, version: v.version });
+      await this.store.markPurged(keyId);
       this.log.info('key deleted', { keyId, versions: key.currentVersion, objects });
     });
   }
@@ -342,15 +342,15 @@ export class Keys {
     else await this.hsm.createAesVersion(ref, convergent);
   }
 
-  private reload(key: KeyRecord): KeyRecord {
-    const fresh = this.store.keyById(key.keyId);
+  private async reload(key: KeyRecord): Promise<KeyRecord> {
+    const fresh = await this.store.keyById(key.keyId);
     if (!fresh || fresh.state === 'Deleted') throw notFound();
     return fresh;
   }
 
   /** The error for a refused transition, named after the state the key is actually in. */
-  private stateError(keyId: string, rule: Parameters<typeof invalidState>[0], message: string): KmsError {
-    const now = this.store.keyById(keyId);
+  private async stateError(keyId: string, rule: Parameters<typeof invalidState>[0], message: string): Promise<KmsError> {
+    const now = await this.store.keyById(keyId);
     if (!now || now.state === 'Deleted') return notFound();
     if (now.state === 'PendingDeletion' && rule !== 'already-pending-deletion') {
       return new KmsError('KeyPendingDeletion', 'The key is pending deletion and cannot be used.');

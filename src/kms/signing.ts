@@ -60,7 +60,7 @@ export class Signing {
 
   async verify(key: KeyRecord, version: number, input: SignInput, signature: Buffer): Promise<boolean> {
     assertSigningKey(key);
-    const ref = this.enabledVersion(key, version);
+    const ref = await this.enabledVersion(key, version);
     const { mechanism, data } = this.prepare(input);
     return this.hsm.rsaVerify(ref, mechanism, data, signature);
   }
@@ -69,14 +69,14 @@ export class Signing {
   async publicKeyPem(key: KeyRecord, version = key.currentVersion): Promise<string> {
     if (!KEY_SPECS[key.spec].canSign) throw unsupported('symmetric-key', 'Symmetric keys have no public key.');
     assertEnabled(key);
-    const ref = this.enabledVersion(key, version);
+    const ref = await this.enabledVersion(key, version);
     const { modulus, exponent } = await this.hsm.rsaPublicKey(ref);
     const jwk = { kty: 'RSA', n: modulus.toString('base64url'), e: exponent.toString('base64url') };
     return createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
   }
 
-  private enabledVersion(key: KeyRecord, version: number): VersionRef {
-    const v = this.store.version(key.keyId, version);
+  private async enabledVersion(key: KeyRecord, version: number): Promise<VersionRef> {
+    const v = await this.store.version(key.keyId, version);
     if (!v || v.state === 'Creating') throw badRequest('No such key version.', { field: 'keyVersion', reason: 'invalid' });
     if (v.state === 'Disabled') throw invalidState('version-disabled', 'The key version is disabled.');
     return { keyId: key.keyId, version };

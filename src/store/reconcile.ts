@@ -51,12 +51,16 @@ export class Reconciler {
     // Rows first, objects second: objects are made before their row, so every row read here already
     // has its objects in the listing. (The other order reports a key created in between — by another
     // worker or the CLI — as missing its objects.)
-    const live = this.store.liveVersions();
+    const live = await this.store.liveVersions();
     const objects = await this.hsm.listObjects();
     const onToken = new Set(objects.map((o) => refKey(o)));
 
     // A key deleted (and purged) while the token was listed is gone on purpose, not missing.
-    const missing = live.filter((v) => !onToken.has(refKey(v)) && this.store.version(v.keyId, v.version) !== undefined && this.store.keyById(v.keyId)?.state !== 'Deleted');
+    const missing: Array<{ keyId: string; version: number }> = [];
+    for (const v of live) {
+      if (onToken.has(refKey(v))) continue;
+      if ((await this.store.version(v.keyId, v.version)) !== undefined && (await this.store.keyById(v.keyId))?.state !== 'Deleted') missing.push(v);
+    }
     for (const m of missing) {
       this.log.error('key version has no token object: ciphertexts under it cannot be decrypted', { keyId: m.keyId, version: m.version });
     }
@@ -66,7 +70,7 @@ export class Reconciler {
     // token of 13 000 keys held the event loop for ~0.3 s at every sweep.
     const liveKeys = new Set(live.map(refKey));
     const orphanRefs = new Map<string, TokenObject>();
-    for (const o of objects) if (!liveKeys.has(refKey(o)) && !this.referenced(o)) orphanRefs.set(refKey(o), o);
+    for (const o of objects) if (!liveKeys.has(refKey(o)) && !(await this.referenced(o))) orphanRefs.set(refKey(o), o);
     for (const k of this.firstSeen.keys()) if (!orphanRefs.has(k)) this.firstSeen.delete(k);
 
     let destroyed = 0;
@@ -83,7 +87,7 @@ export class Reconciler {
       }
       if (now - (seen ?? now) < this.graceMs) continue;
       // Check again right before destroying: a row may have been written since the listing.
-      if (this.referenced(o)) continue;
+      if (await this.referenced(o)) continue;
       const count = await this.hsm.destroyVersion({ keyId: o.keyId, version: o.version });
       this.firstSeen.delete(k);
       destroyed++;
@@ -101,10 +105,10 @@ export class Reconciler {
   }
 
   /** Objects are in use while their key row is not Deleted and their version row exists (Creating included). */
-  private referenced(o: VersionRef): boolean {
-    const key = this.store.keyById(o.keyId);
+  private async referenced(o: VersionRef): Promise<boolean> {
+    const key = await this.store.keyById(o.keyId);
     if (!key || key.state === 'Deleted') return false;
-    return this.store.version(o.keyId, o.version) !== undefined;
+    return (await this.store.version(o.keyId, o.version)) !== undefined;
   }
 }
 

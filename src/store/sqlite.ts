@@ -219,7 +219,7 @@ export class SqliteStore implements MetadataStore {
     );
   }
 
-  insertKey(key: NewKeyRecord): KeyRecord {
+  async insertKey(key: NewKeyRecord): Promise<KeyRecord> {
     const insert = this.db.transaction(() => {
       this
         .q(
@@ -239,31 +239,31 @@ export class SqliteStore implements MetadataStore {
       if (isAliasConflict(e)) throw new AliasTaken(key.alias);
       throw e;
     }
-    return this.keyById(key.keyId)!;
+    return (await this.keyById(key.keyId))!;
   }
 
-  keyById(keyId: string): KeyRecord | undefined {
+  async keyById(keyId: string): Promise<KeyRecord | undefined> {
     return this.cache.get(`key:${keyId}`, () => {
       const r = this.q<[string], KeyRow>(`SELECT * FROM keys WHERE key_id = ?`).get(keyId);
       return r && toKey(r);
     });
   }
 
-  keyByTag(keyTag: string): KeyRecord | undefined {
+  async keyByTag(keyTag: string): Promise<KeyRecord | undefined> {
     return this.cache.get(`tag:${keyTag}`, () => {
       const r = this.q<[string], KeyRow>(`SELECT * FROM keys WHERE key_tag = ?`).get(keyTag);
       return r && toKey(r);
     });
   }
 
-  keyByAlias(projectId: string, alias: string): KeyRecord | undefined {
+  async keyByAlias(projectId: string, alias: string): Promise<KeyRecord | undefined> {
     const r = this
       .q<[string, string], KeyRow>(`SELECT * FROM keys WHERE project_id = ? AND alias = ? AND state <> 'Deleted'`)
       .get(projectId, alias);
     return r && toKey(r);
   }
 
-  listKeys(projectId: string, opts: { state?: KeyState; offset: number; limit: number }): KeyPage {
+  async listKeys(projectId: string, opts: { state?: KeyState; offset: number; limit: number }): Promise<KeyPage> {
     const where = `project_id = @projectId AND state <> 'Deleted'${opts.state ? ' AND state = @state' : ''}`;
     const params = { projectId, state: opts.state ?? null, offset: opts.offset, limit: opts.limit };
     const rows = this.q<typeof params, KeyRow>(`SELECT * FROM keys WHERE ${where} ORDER BY num LIMIT @limit OFFSET @offset`).all(params);
@@ -271,7 +271,7 @@ export class SqliteStore implements MetadataStore {
     return { keys: rows.map(toKey), total: n };
   }
 
-  transition(keyId: string, from: readonly KeyState[], to: KeyState, at: number, deletionDate: number | null = null): boolean {
+  async transition(keyId: string, from: readonly KeyState[], to: KeyState, at: number, deletionDate: number | null = null): Promise<boolean> {
     const placeholders = from.map(() => '?').join(', ');
     const r = this
       .q(`UPDATE keys SET state = ?, state_changed_at = ?, deletion_date = ? WHERE key_id = ? AND state IN (${placeholders})`)
@@ -279,7 +279,7 @@ export class SqliteStore implements MetadataStore {
     return r.changes === 1;
   }
 
-  updateKey(keyId: string, patch: { alias?: string; description?: string; rotationEnabled?: boolean; rotationIntervalDays?: number }): void {
+  async updateKey(keyId: string, patch: { alias?: string; description?: string; rotationEnabled?: boolean; rotationIntervalDays?: number }): Promise<void> {
     const sets: string[] = [];
     const params: Record<string, string | number> = { keyId };
     if (patch.alias !== undefined) (sets.push('alias = @alias'), (params['alias'] = patch.alias));
@@ -295,14 +295,14 @@ export class SqliteStore implements MetadataStore {
     }
   }
 
-  claimVersion(keyId: string, version: number, at: number): boolean {
+  async claimVersion(keyId: string, version: number, at: number): Promise<boolean> {
     const r = this
       .q(`INSERT OR IGNORE INTO key_versions (key_id, version, state, created_at, state_changed_at) VALUES (?, ?, 'Creating', ?, ?)`)
       .run(keyId, version, at, at);
     return r.changes === 1;
   }
 
-  promoteVersion(keyId: string, version: number, at: number): boolean {
+  async promoteVersion(keyId: string, version: number, at: number): Promise<boolean> {
     const promote = this.db.transaction(() => {
       // The claim must still be there: a sweep in another process may have judged it abandoned,
       // destroyed its objects and dropped it; promoting then would make a version without a row.
@@ -327,44 +327,44 @@ export class SqliteStore implements MetadataStore {
     }
   }
 
-  dropVersion(keyId: string, version: number): boolean {
+  async dropVersion(keyId: string, version: number): Promise<boolean> {
     return this.q(`DELETE FROM key_versions WHERE key_id = ? AND version = ? AND state = 'Creating'`).run(keyId, version).changes === 1;
   }
 
-  versions(keyId: string): VersionRecord[] {
+  async versions(keyId: string): Promise<VersionRecord[]> {
     return this.q<[string], VersionRow>(`SELECT * FROM key_versions WHERE key_id = ? ORDER BY version`).all(keyId).map(toVersion);
   }
 
-  version(keyId: string, version: number): VersionRecord | undefined {
+  async version(keyId: string, version: number): Promise<VersionRecord | undefined> {
     return this.cache.get(`version:${keyId}:${version}`, () => {
       const r = this.q<[string, number], VersionRow>(`SELECT * FROM key_versions WHERE key_id = ? AND version = ?`).get(keyId, version);
       return r && toVersion(r);
     });
   }
 
-  setVersionState(keyId: string, version: number, from: VersionState, to: VersionState, at: number): boolean {
+  async setVersionState(keyId: string, version: number, from: VersionState, to: VersionState, at: number): Promise<boolean> {
     const r = this
       .q(`UPDATE key_versions SET state = ?, state_changed_at = ? WHERE key_id = ? AND version = ? AND state = ?`)
       .run(to, at, keyId, version, from);
     return r.changes === 1;
   }
 
-  dueForDeletion(now: number): KeyRecord[] {
+  async dueForDeletion(now: number): Promise<KeyRecord[]> {
     return this
       .q<[number], KeyRow>(`SELECT * FROM keys WHERE state = 'PendingDeletion' AND deletion_date <= ?`)
       .all(now)
       .map(toKey);
   }
 
-  unpurged(): KeyRecord[] {
+  async unpurged(): Promise<KeyRecord[]> {
     return this.q<[], KeyRow>(`SELECT * FROM keys WHERE state = 'Deleted' AND purged = 0`).all().map(toKey);
   }
 
-  markPurged(keyId: string): void {
+  async markPurged(keyId: string): Promise<void> {
     this.q(`UPDATE keys SET purged = 1 WHERE key_id = ? AND state = 'Deleted'`).run(keyId);
   }
 
-  dueForRotation(now: number): KeyRecord[] {
+  async dueForRotation(now: number): Promise<KeyRecord[]> {
     return this
       .q<[number, number], KeyRow>(
         `SELECT * FROM keys WHERE state = 'Enabled' AND rotation_enabled = 1
@@ -374,14 +374,14 @@ export class SqliteStore implements MetadataStore {
       .map(toKey);
   }
 
-  staleCreating(before: number): Array<{ keyId: string; version: number }> {
+  async staleCreating(before: number): Promise<Array<{ keyId: string; version: number }>> {
     return this
       .q<[number], { key_id: string; version: number }>(`SELECT key_id, version FROM key_versions WHERE state = 'Creating' AND created_at < ?`)
       .all(before)
       .map((r) => ({ keyId: r.key_id, version: r.version }));
   }
 
-  liveVersions(): Array<{ keyId: string; version: number }> {
+  async liveVersions(): Promise<Array<{ keyId: string; version: number }>> {
     return this
       .q<[], { key_id: string; version: number }>(
         `SELECT v.key_id, v.version FROM key_versions v JOIN keys k ON k.key_id = v.key_id
@@ -391,24 +391,24 @@ export class SqliteStore implements MetadataStore {
       .map((r) => ({ keyId: r.key_id, version: r.version }));
   }
 
-  setTag(keyId: string, tag: Tag): void {
+  async setTag(keyId: string, tag: Tag): Promise<void> {
     this
       .q(`INSERT INTO key_tags (key_id, tag_key, tag_value) VALUES (?, ?, ?) ON CONFLICT (key_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value`)
       .run(keyId, tag.key, tag.value);
   }
 
-  deleteTag(keyId: string, key: string): boolean {
+  async deleteTag(keyId: string, key: string): Promise<boolean> {
     return this.q(`DELETE FROM key_tags WHERE key_id = ? AND tag_key = ?`).run(keyId, key).changes === 1;
   }
 
-  tags(keyId: string): Tag[] {
+  async tags(keyId: string): Promise<Tag[]> {
     return this
       .q<[string], { tag_key: string; tag_value: string }>(`SELECT tag_key, tag_value FROM key_tags WHERE key_id = ? ORDER BY tag_key`)
       .all(keyId)
       .map((r) => ({ key: r.tag_key, value: r.tag_value }));
   }
 
-  projectTags(projectId: string): Array<{ key: string; values: string[] }> {
+  async projectTags(projectId: string): Promise<Array<{ key: string; values: string[] }>> {
     const rows = this
       .q<[string], { tag_key: string; tag_value: string }>(
         `SELECT DISTINCT t.tag_key, t.tag_value FROM key_tags t JOIN keys k ON k.key_id = t.key_id
@@ -420,7 +420,7 @@ export class SqliteStore implements MetadataStore {
     return [...byKey].map(([key, values]) => ({ key, values }));
   }
 
-  insertToken(t: ApiTokenRecord): void {
+  async insertToken(t: ApiTokenRecord): Promise<void> {
     const scopes = t.scopes ?? (t.admin ? ['admin', 'crypto', 'read'] : ['crypto', 'read']);
     this
       .q(
@@ -439,14 +439,14 @@ export class SqliteStore implements MetadataStore {
       });
   }
 
-  tokenById(id: string): ApiTokenRecord | undefined {
+  async tokenById(id: string): Promise<ApiTokenRecord | undefined> {
     return this.cache.get(`token:${id}`, () => {
       const r = this.q<[string], TokenRow>(`SELECT * FROM api_tokens WHERE id = ?`).get(id);
       return r && toToken(r);
     });
   }
 
-  listTokens(projectId?: string): ApiTokenRecord[] {
+  async listTokens(projectId?: string): Promise<ApiTokenRecord[]> {
     const rows =
       projectId === undefined
         ? this.q<[], TokenRow>(`SELECT * FROM api_tokens ORDER BY created_at, id`).all()
@@ -454,11 +454,11 @@ export class SqliteStore implements MetadataStore {
     return rows.map(toToken);
   }
 
-  revokeToken(id: string, at: number): boolean {
+  async revokeToken(id: string, at: number): Promise<boolean> {
     return this.q(`UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`).run(at, id).changes === 1;
   }
 
-  insertGrant(g: GrantRecord): void {
+  async insertGrant(g: GrantRecord): Promise<void> {
     this
       .q(
         `INSERT INTO grants (grant_id, key_id, owner_project, grantee_project, operations, name, retiring_project, issuing_project, created_at)
@@ -467,16 +467,16 @@ export class SqliteStore implements MetadataStore {
       .run({ ...g, operations: g.operations.join(',') });
   }
 
-  grant(grantId: string): GrantRecord | undefined {
+  async grant(grantId: string): Promise<GrantRecord | undefined> {
     const r = this.q<[string], GrantRow>(`SELECT * FROM grants WHERE grant_id = ?`).get(grantId);
     return r && toGrant(r);
   }
 
-  grantsOfKey(keyId: string): GrantRecord[] {
+  async grantsOfKey(keyId: string): Promise<GrantRecord[]> {
     return this.q<[string], GrantRow>(`SELECT * FROM grants WHERE key_id = ? ORDER BY created_at, grant_id`).all(keyId).map(toGrant);
   }
 
-  retirableGrants(projectId: string): GrantRecord[] {
+  async retirableGrants(projectId: string): Promise<GrantRecord[]> {
     return this
       .q<[string, string], GrantRow>(
         `SELECT g.* FROM grants g JOIN keys k ON k.key_id = g.key_id
@@ -486,18 +486,18 @@ export class SqliteStore implements MetadataStore {
       .map(toGrant);
   }
 
-  granted(keyId: string, granteeProject: string, operation: string): boolean {
+  async granted(keyId: string, granteeProject: string, operation: string): Promise<boolean> {
     const rows = this
       .q<[string, string], { operations: string }>(`SELECT operations FROM grants WHERE key_id = ? AND grantee_project = ?`)
       .all(keyId, granteeProject);
     return rows.some((r) => r.operations.split(',').includes(operation));
   }
 
-  deleteGrant(grantId: string): boolean {
+  async deleteGrant(grantId: string): Promise<boolean> {
     return this.q(`DELETE FROM grants WHERE grant_id = ?`).run(grantId).changes === 1;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 

@@ -2,6 +2,9 @@
  * The metadata store contract. It holds names, states, versions and tags of keys and the hashes of
  * API tokens; never key material. SQLite (sqlite.ts) is the embedded default.
  *
+ * Every method is asynchronous because a networked store must be; an embedded one answers from
+ * already-resolved promises, so its callers pay a microtask, not a round trip.
+ *
  * State changes are conditional updates (`…WHERE state IN (from)`) that report whether they took
  * effect, so two processes racing on one key can't both win a transition.
  */
@@ -85,63 +88,63 @@ export interface KeyPage {
 
 export interface MetadataStore {
   /** Inserts an Enabled key with version 1; throws AliasTaken when a live key of the project has the alias. */
-  insertKey(key: NewKeyRecord): KeyRecord;
-  keyById(keyId: string): KeyRecord | undefined;
-  keyByTag(keyTag: string): KeyRecord | undefined;
+  insertKey(key: NewKeyRecord): Promise<KeyRecord>;
+  keyById(keyId: string): Promise<KeyRecord | undefined>;
+  keyByTag(keyTag: string): Promise<KeyRecord | undefined>;
   /** The live (not Deleted) key of a project with this alias. */
-  keyByAlias(projectId: string, alias: string): KeyRecord | undefined;
+  keyByAlias(projectId: string, alias: string): Promise<KeyRecord | undefined>;
   /** Live keys of a project in creation order, optionally of one state. */
-  listKeys(projectId: string, opts: { state?: KeyState; offset: number; limit: number }): KeyPage;
+  listKeys(projectId: string, opts: { state?: KeyState; offset: number; limit: number }): Promise<KeyPage>;
 
   /** Moves a key from one of `from` to `to`; false when it was in none of them. */
-  transition(keyId: string, from: readonly KeyState[], to: KeyState, at: number, deletionDate?: number | null): boolean;
+  transition(keyId: string, from: readonly KeyState[], to: KeyState, at: number, deletionDate?: number | null): Promise<boolean>;
   /** Throws AliasTaken when the new alias is used by another live key of the project. */
-  updateKey(keyId: string, patch: { alias?: string; description?: string; rotationEnabled?: boolean; rotationIntervalDays?: number }): void;
+  updateKey(keyId: string, patch: { alias?: string; description?: string; rotationEnabled?: boolean; rotationIntervalDays?: number }): Promise<void>;
 
   /** Claims the next version number; false when another caller claimed it first. */
-  claimVersion(keyId: string, version: number, at: number): boolean;
+  claimVersion(keyId: string, version: number, at: number): Promise<boolean>;
   /** Makes a claimed version the current one; false when the key moved on or left Enabled meanwhile. */
-  promoteVersion(keyId: string, version: number, at: number): boolean;
+  promoteVersion(keyId: string, version: number, at: number): Promise<boolean>;
   /** Removes a claim that is still Creating; false when it was promoted or already gone. */
-  dropVersion(keyId: string, version: number): boolean;
-  versions(keyId: string): VersionRecord[];
-  version(keyId: string, version: number): VersionRecord | undefined;
-  setVersionState(keyId: string, version: number, from: VersionState, to: VersionState, at: number): boolean;
+  dropVersion(keyId: string, version: number): Promise<boolean>;
+  versions(keyId: string): Promise<VersionRecord[]>;
+  version(keyId: string, version: number): Promise<VersionRecord | undefined>;
+  setVersionState(keyId: string, version: number, from: VersionState, to: VersionState, at: number): Promise<boolean>;
 
   /** PendingDeletion keys whose window has ended. */
-  dueForDeletion(now: number): KeyRecord[];
+  dueForDeletion(now: number): Promise<KeyRecord[]>;
   /** Deleted keys whose token objects may still exist. */
-  unpurged(): KeyRecord[];
-  markPurged(keyId: string): void;
+  unpurged(): Promise<KeyRecord[]>;
+  markPurged(keyId: string): Promise<void>;
   /** Enabled keys with automatic rotation whose interval has passed since the last rotation (or creation). */
-  dueForRotation(now: number): KeyRecord[];
+  dueForRotation(now: number): Promise<KeyRecord[]>;
   /** Versions left in Creating since before `before` (a crash between claim and promotion). */
-  staleCreating(before: number): Array<{ keyId: string; version: number }>;
+  staleCreating(before: number): Promise<Array<{ keyId: string; version: number }>>;
   /** Every version (not Creating) of every key that is not Deleted: what must have token objects. */
-  liveVersions(): Array<{ keyId: string; version: number }>;
+  liveVersions(): Promise<Array<{ keyId: string; version: number }>>;
 
-  setTag(keyId: string, tag: Tag): void;
-  deleteTag(keyId: string, key: string): boolean;
-  tags(keyId: string): Tag[];
-  projectTags(projectId: string): Array<{ key: string; values: string[] }>;
+  setTag(keyId: string, tag: Tag): Promise<void>;
+  deleteTag(keyId: string, key: string): Promise<boolean>;
+  tags(keyId: string): Promise<Tag[]>;
+  projectTags(projectId: string): Promise<Array<{ key: string; values: string[] }>>;
 
-  insertToken(token: ApiTokenRecord): void;
-  tokenById(id: string): ApiTokenRecord | undefined;
+  insertToken(token: ApiTokenRecord): Promise<void>;
+  tokenById(id: string): Promise<ApiTokenRecord | undefined>;
   /** Tokens of one project (or all), in creation order. */
-  listTokens(projectId?: string): ApiTokenRecord[];
+  listTokens(projectId?: string): Promise<ApiTokenRecord[]>;
   /** Marks a token revoked; false when there is no such token or it was already revoked. */
-  revokeToken(id: string, at: number): boolean;
+  revokeToken(id: string, at: number): Promise<boolean>;
 
-  insertGrant(grant: GrantRecord): void;
-  grant(grantId: string): GrantRecord | undefined;
+  insertGrant(grant: GrantRecord): Promise<void>;
+  grant(grantId: string): Promise<GrantRecord | undefined>;
   /** Grants on one key, in creation order. */
-  grantsOfKey(keyId: string): GrantRecord[];
+  grantsOfKey(keyId: string): Promise<GrantRecord[]>;
   /** Grants that a project may retire (it is the retiring principal or the grantee), in creation order. */
-  retirableGrants(projectId: string): GrantRecord[];
+  retirableGrants(projectId: string): Promise<GrantRecord[]>;
   /** Whether `granteeProject` holds a grant on the key that names `operation`. */
-  granted(keyId: string, granteeProject: string, operation: string): boolean;
-  deleteGrant(grantId: string): boolean;
-  close(): void;
+  granted(keyId: string, granteeProject: string, operation: string): Promise<boolean>;
+  deleteGrant(grantId: string): Promise<boolean>;
+  close(): Promise<void>;
 }
 
 export class AliasTaken extends Error {

@@ -21,15 +21,14 @@ import { contextFromObject, NO_CONTEXT } from '../../src/kms/envelope/context';
 import { randomIv } from '../../src/kms/envelope/iv';
 import { createLogger } from '../../src/log/logger';
 import { openRuntime, openStore, type Runtime } from '../../src/runtime';
-import type { SqliteStore } from '../../src/store/sqlite';
-import type { KeyRecord } from '../../src/store/store';
+import type { KeyRecord, MetadataStore } from '../../src/store/store';
 import { FaultInjector } from '../helpers/fault-binding';
 import { ROOT } from '../helpers/server';
 
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
 let runtime: Runtime;
-let store: SqliteStore;
+let store: MetadataStore;
 let faults: FaultInjector;
 
 const WINDOW_MS = 150;
@@ -70,9 +69,9 @@ before(() => {
   store = openStore(config);
 });
 
-after(() => {
-  runtime?.close();
-  store?.close();
+after(async () => {
+  await runtime?.close();
+  await store?.close();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 

@@ -154,7 +154,7 @@ describe('session copies of CMKs (KMS_SESSION_KEY_COPIES=2)', () => {
   });
 
   it('when a version is deleted by another process, then pruning destroys its copy, and the freed place goes to another version', async () => {
-    const n = await rt().hsm.pruneCopies((ref) => ref.keyId !== keys.a.keyId);
+    const n = await rt().hsm.pruneCopies(async (ref) => ref.keyId !== keys.a.keyId);
     assert.equal(n, 1);
     assert.equal(rt().hsm.sessionCopies, 1);
     assert.equal((await objects(keys.a, false)).length, 0, 'the copy is gone from the token');

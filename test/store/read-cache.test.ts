@@ -32,64 +32,64 @@ function token(id: string): ApiTokenRecord {
   return { id, projectId: 'p1', secretHash: Buffer.alloc(32, 7), admin: false, createdAt: 1, revokedAt: null, scopes: ['crypto'], expiresAt: null };
 }
 
-describe('store read cache', () => {
+describe('store read cache', async () => {
   // Two connections to one file: the server's and the CLI's (or another worker's).
   const file = join(dir, 'kms.db');
   const server = new SqliteStore(file);
   const cli = new SqliteStore(file);
-  after(() => {
-    server.close();
-    cli.close();
+  after(async () => {
+    await server.close();
+    await cli.close();
   });
 
-  it('when another connection revokes a token or disables a key, then the next read sees it', () => {
-    cli.insertToken(token('t1'));
-    const k = cli.insertKey(newKey('p1'));
-    assert.equal(server.tokenById('t1')?.revokedAt, null);
-    assert.equal(server.keyById(k.keyId)?.state, 'Enabled');
-    assert.equal(server.keyByTag(k.keyTag)?.state, 'Enabled');
-    assert.equal(server.version(k.keyId, 1)?.state, 'Enabled');
+  it('when another connection revokes a token or disables a key, then the next read sees it', async () => {
+    await cli.insertToken(token('t1'));
+    const k = await cli.insertKey(newKey('p1'));
+    assert.equal((await server.tokenById('t1'))?.revokedAt, null);
+    assert.equal((await server.keyById(k.keyId))?.state, 'Enabled');
+    assert.equal((await server.keyByTag(k.keyTag))?.state, 'Enabled');
+    assert.equal((await server.version(k.keyId, 1))?.state, 'Enabled');
     // Read again: now from memory.
-    assert.equal(server.tokenById('t1')?.revokedAt, null);
+    assert.equal((await server.tokenById('t1'))?.revokedAt, null);
 
-    assert.equal(cli.revokeToken('t1', 5), true);
-    assert.equal(cli.transition(k.keyId, ['Enabled'], 'Disabled', 6), true);
-    assert.equal(cli.setVersionState(k.keyId, 1, 'Enabled', 'Disabled', 6), true);
-    assert.equal(server.tokenById('t1')?.revokedAt, 5);
-    assert.equal(server.keyById(k.keyId)?.state, 'Disabled');
-    assert.equal(server.keyByTag(k.keyTag)?.state, 'Disabled');
-    assert.equal(server.version(k.keyId, 1)?.state, 'Disabled');
+    assert.equal(await cli.revokeToken('t1', 5), true);
+    assert.equal(await cli.transition(k.keyId, ['Enabled'], 'Disabled', 6), true);
+    assert.equal(await cli.setVersionState(k.keyId, 1, 'Enabled', 'Disabled', 6), true);
+    assert.equal((await server.tokenById('t1'))?.revokedAt, 5);
+    assert.equal((await server.keyById(k.keyId))?.state, 'Disabled');
+    assert.equal((await server.keyByTag(k.keyTag))?.state, 'Disabled');
+    assert.equal((await server.version(k.keyId, 1))?.state, 'Disabled');
   });
 
-  it('when a miss was cached and another connection inserts the row, then the next read finds it', () => {
-    assert.equal(server.tokenById('t2'), undefined);
-    cli.insertToken(token('t2'));
-    assert.equal(server.tokenById('t2')?.id, 't2');
+  it('when a miss was cached and another connection inserts the row, then the next read finds it', async () => {
+    assert.equal(await server.tokenById('t2'), undefined);
+    await cli.insertToken(token('t2'));
+    assert.equal((await server.tokenById('t2'))?.id, 't2');
   });
 
-  it('when the same connection writes, then its own next read sees the write', () => {
-    const k = server.insertKey(newKey('p1'));
-    assert.equal(server.keyById(k.keyId)?.state, 'Enabled');
-    assert.equal(server.transition(k.keyId, ['Enabled'], 'Disabled', 7), true);
-    assert.equal(server.keyById(k.keyId)?.state, 'Disabled');
-    server.updateKey(k.keyId, { description: 'changed' });
-    assert.equal(server.keyById(k.keyId)?.description, 'changed');
+  it('when the same connection writes, then its own next read sees the write', async () => {
+    const k = await server.insertKey(newKey('p1'));
+    assert.equal((await server.keyById(k.keyId))?.state, 'Enabled');
+    assert.equal(await server.transition(k.keyId, ['Enabled'], 'Disabled', 7), true);
+    assert.equal((await server.keyById(k.keyId))?.state, 'Disabled');
+    await server.updateKey(k.keyId, { description: 'changed' });
+    assert.equal((await server.keyById(k.keyId))?.description, 'changed');
   });
 
-  it('when a transaction is rolled back, then nothing read inside it is remembered', () => {
-    const k = server.insertKey(newKey('p1'));
-    assert.equal(server.claimVersion(k.keyId, 2, 10), true);
-    assert.equal(server.transition(k.keyId, ['Enabled'], 'Disabled', 11), true);
+  it('when a transaction is rolled back, then nothing read inside it is remembered', async () => {
+    const k = await server.insertKey(newKey('p1'));
+    assert.equal(await server.claimVersion(k.keyId, 2, 10), true);
+    assert.equal(await server.transition(k.keyId, ['Enabled'], 'Disabled', 11), true);
     // The key left Enabled: promotion rolls back.
-    assert.equal(server.promoteVersion(k.keyId, 2, 12), false);
-    assert.equal(server.keyById(k.keyId)?.currentVersion, 1);
-    assert.equal(server.version(k.keyId, 2)?.state, 'Creating');
+    assert.equal(await server.promoteVersion(k.keyId, 2, 12), false);
+    assert.equal((await server.keyById(k.keyId))?.currentVersion, 1);
+    assert.equal((await server.version(k.keyId, 2))?.state, 'Creating');
   });
 
-  it('when records come from the cache, then they are frozen (a caller cannot change what the next request reads)', () => {
-    server.insertToken(token('t3'));
-    const t = server.tokenById('t3')!;
-    assert.equal(Object.isFrozen(server.tokenById('t3')), true);
+  it('when records come from the cache, then they are frozen (a caller cannot change what the next request reads)', async () => {
+    await server.insertToken(token('t3'));
+    const t = (await server.tokenById('t3'))!;
+    assert.equal(Object.isFrozen(await server.tokenById('t3')), true);
     assert.throws(() => {
       (t as { projectId: string }).projectId = 'other';
     }, TypeError);

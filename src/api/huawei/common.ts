@@ -40,11 +40,11 @@ export function decimal(text: string, min: number, max: number, field: string, v
  * project, or another project's key by id when a grant gives the caller that operation on it; any
  * other key reads as missing. Noted for the audit record.
  */
-export function keyOf(s: Services, res: Response, keyId: string): KeyRecord {
+export async function keyOf(s: Services, res: Response, keyId: string): Promise<KeyRecord> {
   const project = principalOf(res).projectId;
   const op: unknown = res.locals['operation'];
   const ref = keyId.startsWith('alias/') ? { alias: keyId.slice('alias/'.length) } : { keyId };
-  const key = s.keys.forOperation(project, ref, typeof op === 'string' ? op : '');
+  const key = await s.keys.forOperation(project, ref, typeof op === 'string' ? op : '');
   noteKey(res, key);
   return key;
 }

@@ -85,7 +85,7 @@ export function cryptoActions(s: Services): Record<string, Action> {
   const createDatakey = async (raw: unknown, res: Parameters<Action>[1]) => {
     const body = validateCreateDatakey(raw);
     const bytes = datakeyBytes(body.datakey_length, body.key_spec);
-    const key = keyOf(s, res, body.key_id);
+    const key = await keyOf(s, res, body.key_id);
     const dk = await s.dataKeys.create(key, bytes, encryptionContext(body.encryption_context), { length: 'datakey_length', context: CONTEXT_FIELD });
     return { key, dk };
   };
@@ -108,7 +108,7 @@ export function cryptoActions(s: Services): Record<string, Action> {
       const body = validateEncryptDatakey(raw);
       const length = decimal(body.datakey_plain_length, 1, 1024, 'datakey_plain_length', 'KMS.2102', 'datakey_plain_length must be 1 to 1024 bytes.');
       const context = encryptionContext(body.encryption_context);
-      const key = keyOf(s, res, body.key_id);
+      const key = await keyOf(s, res, body.key_id);
       const given = Buffer.from(body.plain_text, 'hex');
       try {
         if (given.length !== length + DIGEST_BYTES) {
@@ -128,7 +128,7 @@ export function cryptoActions(s: Services): Record<string, Action> {
     'decrypt-datakey': async (raw, res) => {
       const body = validateDecryptDatakey(raw);
       const length = decimal(body.datakey_cipher_length, 1, 1024, 'datakey_cipher_length', 'KMS.0308', 'datakey_cipher_length must be 1 to 1024 bytes.');
-      const key = keyOf(s, res, body.key_id);
+      const key = await keyOf(s, res, body.key_id);
       const { plaintext, keyVersion } = await s.crypto.open(key, Buffer.from(body.cipher_text, 'hex'), encryptionContext(body.encryption_context), CONTEXT_FIELD);
       noteVersion(res, keyVersion);
       try {
@@ -151,7 +151,7 @@ export function cryptoActions(s: Services): Record<string, Action> {
       try {
         if (plaintext.length > MAX_PLAIN_TEXT_BYTES) throw invalid('plain_text', 'KMS.2101', 'plain_text must be 1 to 4096 bytes.');
         const context = encryptionContext(body.encryption_context);
-        const key = keyOf(s, res, body.key_id);
+        const key = await keyOf(s, res, body.key_id);
         checkEncryptionAlgorithm(key, body.encryption_algorithm);
         const sealed = await s.crypto.encrypt(key, plaintext, context, { plaintext: 'plain_text', context: CONTEXT_FIELD });
         return { key_id: key.keyId, cipher_text: sealed.ciphertext.toString('base64') };
@@ -167,7 +167,7 @@ export function cryptoActions(s: Services): Record<string, Action> {
       const context = encryptionContext(body.encryption_context);
       // No key id in the request: the envelope names its key, looked up in the caller's project only.
       const named = decodeEnvelope(ciphertext).keyId;
-      const key = keyOf(s, res, body.key_id ?? named);
+      const key = await keyOf(s, res, body.key_id ?? named);
       if (key.keyId !== named) throw invalidCiphertext();
       checkEncryptionAlgorithm(key, body.encryption_algorithm);
       const { plaintext, keyVersion } = await s.crypto.open(key, ciphertext, context, CONTEXT_FIELD);
@@ -193,13 +193,13 @@ export function cryptoActions(s: Services): Record<string, Action> {
 
     'get-publickey': async (raw, res) => {
       const body = validateKeyId(raw);
-      const key = keyOf(s, res, body.key_id);
+      const key = await keyOf(s, res, body.key_id);
       return { key_id: key.keyId, public_key: await s.signing.publicKeyPem(key) };
     },
 
     sign: async (raw, res) => {
       const body = validateSign(raw);
-      const key = keyOf(s, res, body.key_id);
+      const key = await keyOf(s, res, body.key_id);
       const input = { message: message(body.message), algorithm: signingAlgorithm(body.signing_algorithm), messageType: body.message_type ?? 'DIGEST', field: 'message' };
       const { signature, keyVersion } = await s.signing.sign(key, input);
       noteVersion(res, keyVersion);
@@ -208,13 +208,12 @@ export function cryptoActions(s: Services): Record<string, Action> {
 
     verify: async (raw, res) => {
       const body = validateVerify(raw);
-      const key = keyOf(s, res, body.key_id);
+      const key = await keyOf(s, res, body.key_id);
       const input = { message: message(body.message), algorithm: signingAlgorithm(body.signing_algorithm), messageType: body.message_type ?? 'DIGEST', field: 'message' };
       const signature = fromBase64(body.signature);
       if (!signature) throw invalid('signature', 'KMS.0308', 'Invalid signature.');
       // A Huawei signature names no key version: it is valid if any enabled version made it, newest first.
-      const versions = s.keys
-        .versions(key)
+      const versions = (await s.keys.versions(key))
         .filter((v) => v.state === 'Enabled')
         .map((v) => v.version)
         .sort((a, b) => b - a);

@@ -57,11 +57,11 @@ export function grantActions(s: Services): Record<string, Action> {
       if (body.operations.length === 1 && body.operations[0] === 'create-grant') {
         throw invalid('operations', 'KMS.2401', 'Specify an operation in addition to create-grant.');
       }
-      const key = keyOf(s, res, body.key_id);
+      const key = await keyOf(s, res, body.key_id);
       notPendingDeletion(key);
       if (body.grantee_principal === key.projectId) throw invalid('grantee_principal', 'KMS.2402', 'The key\'s own project needs no grant.');
-      if (s.keys.grantsOf(key).length >= MAX_GRANTS_PER_KEY) throw invalid('grant', 'KMS.2404', 'Too many CMK grants.');
-      const grant = s.keys.createGrant(key, {
+      if ((await s.keys.grantsOf(key)).length >= MAX_GRANTS_PER_KEY) throw invalid('grant', 'KMS.2404', 'Too many CMK grants.');
+      const grant = await s.keys.createGrant(key, {
         granteeProject: body.grantee_principal,
         operations: body.operations,
         name: body.name ?? '',
@@ -73,20 +73,20 @@ export function grantActions(s: Services): Record<string, Action> {
 
     'list-grants': async (raw, res) => {
       const body = validateList(raw);
-      const key = keyOf(s, res, body.key_id);
-      return page(s.keys.grantsOf(key), body.limit, body.marker);
+      const key = await keyOf(s, res, body.key_id);
+      return page(await s.keys.grantsOf(key), body.limit, body.marker);
     },
 
     'list-retirable-grants': async (raw, res) => {
       const body = validateRetirable(raw);
-      return page(s.keys.retirableGrants(principalOf(res).projectId), body.limit, body.marker);
+      return page(await s.keys.retirableGrants(principalOf(res).projectId), body.limit, body.marker);
     },
 
     'revoke-grant': async (raw, res) => {
       const body = validateGrantId(raw);
-      const key = keyOf(s, res, body.key_id);
-      const grant = s.keys.grantOf(key, body.grant_id);
-      if (!grant || !s.keys.deleteGrant(grant)) throw grantNotFound();
+      const key = await keyOf(s, res, body.key_id);
+      const grant = await s.keys.grantOf(key, body.grant_id);
+      if (!grant || !(await s.keys.deleteGrant(grant))) throw grantNotFound();
       return {};
     },
 
@@ -94,15 +94,15 @@ export function grantActions(s: Services): Record<string, Action> {
       const body = validateGrantId(raw);
       // The grantee or the retiring principal retires; to anyone else the grant (and its key) doesn't exist.
       const project = principalOf(res).projectId;
-      const grant = s.keys.retirableGrants(project).find((g) => g.grantId === body.grant_id);
+      const grant = (await s.keys.retirableGrants(project)).find((g) => g.grantId === body.grant_id);
       if (!grant) {
         // Same answer as for a key that doesn't exist when the key_id isn't a key the caller may see.
-        keyOf(s, res, body.key_id);
+        await keyOf(s, res, body.key_id);
         throw grantNotFound();
       }
-      const keyId = body.key_id.startsWith('alias/') ? keyOf(s, res, body.key_id).keyId : body.key_id;
+      const keyId = body.key_id.startsWith('alias/') ? (await keyOf(s, res, body.key_id)).keyId : body.key_id;
       if (grant.keyId !== keyId) throw grantOfOtherKey();
-      if (!s.keys.deleteGrant(grant)) throw grantNotFound();
+      if (!(await s.keys.deleteGrant(grant))) throw grantNotFound();
       return {};
     },
   };

@@ -52,7 +52,7 @@ export function keyActions(s: Services): Record<string, Action> {
 
     'describe-key': async (raw, res) => {
       const body = validateKeyId(raw);
-      return { key_info: keyInfo(keyOf(s, res, body.key_id)) };
+      return { key_info: keyInfo(await keyOf(s, res, body.key_id)) };
     },
 
     'list-keys': async (raw, res) => {
@@ -64,7 +64,7 @@ export function keyActions(s: Services): Record<string, Action> {
       const page =
         body.key_state !== undefined && state === undefined
           ? { keys: [], total: 0 }
-          : s.keys.list(principalOf(res).projectId, { ...(state ? { state } : {}), offset, limit });
+          : await s.keys.list(principalOf(res).projectId, { ...(state ? { state } : {}), offset, limit });
       const next = offset + page.keys.length;
       const truncated = next < page.total;
       return {
@@ -78,33 +78,33 @@ export function keyActions(s: Services): Record<string, Action> {
 
     'enable-key': async (raw, res) => {
       const body = validateKeyId(raw);
-      const key = await s.keys.enable(keyOf(s, res, body.key_id));
+      const key = await s.keys.enable(await keyOf(s, res, body.key_id));
       return { key_info: { key_id: key.keyId, key_state: STATE_CODE[key.state] } };
     },
 
     'disable-key': async (raw, res) => {
       const body = validateKeyId(raw);
-      const key = await s.keys.disable(keyOf(s, res, body.key_id));
+      const key = await s.keys.disable(await keyOf(s, res, body.key_id));
       return { key_info: { key_id: key.keyId, key_state: STATE_CODE[key.state] } };
     },
 
     'schedule-key-deletion': async (raw, res) => {
       const body = validateSchedule(raw);
       const days = decimal(body.pending_days, 7, 1096, 'pending_days', 'KMS.1401', 'Set the pending deletion period between 7 to 1096 days.');
-      const key = await s.keys.scheduleDeletion(keyOf(s, res, body.key_id), days);
+      const key = await s.keys.scheduleDeletion(await keyOf(s, res, body.key_id), days);
       return { key_id: key.keyId, key_state: STATE_CODE[key.state] };
     },
 
     'cancel-key-deletion': async (raw, res) => {
       const body = validateKeyId(raw);
-      const key = await s.keys.cancelDeletion(keyOf(s, res, body.key_id));
+      const key = await s.keys.cancelDeletion(await keyOf(s, res, body.key_id));
       return { key_id: key.keyId, key_state: STATE_CODE[key.state] };
     },
 
     'update-key-alias': async (raw, res) => {
       const body = validateAlias(raw);
       const alias = customAlias(body.key_alias);
-      const found = keyOf(s, res, body.key_id);
+      const found = await keyOf(s, res, body.key_id);
       notPendingDeletion(found);
       const key = await s.keys.updateAlias(found, alias);
       return { key_info: { key_id: key.keyId, key_alias: key.alias } };
@@ -112,7 +112,7 @@ export function keyActions(s: Services): Record<string, Action> {
 
     'update-key-description': async (raw, res) => {
       const body = validateDescription(raw);
-      const found = keyOf(s, res, body.key_id);
+      const found = await keyOf(s, res, body.key_id);
       notPendingDeletion(found);
       const key = await s.keys.updateDescription(found, body.key_description);
       return { key_info: { key_id: key.keyId, key_description: key.description } };
@@ -120,7 +120,7 @@ export function keyActions(s: Services): Record<string, Action> {
 
     'enable-key-rotation': async (raw, res) => {
       const body = validateKeyId(raw);
-      const key = rotatable(keyOf(s, res, body.key_id));
+      const key = rotatable(await keyOf(s, res, body.key_id));
       if (key.rotationEnabled) throw invalidState('rotation-not-disabled', 'Key rotation is not disabled.');
       await s.keys.setRotation(key, { enabled: true });
       return {};
@@ -128,7 +128,7 @@ export function keyActions(s: Services): Record<string, Action> {
 
     'disable-key-rotation': async (raw, res) => {
       const body = validateKeyId(raw);
-      const key = rotatable(keyOf(s, res, body.key_id));
+      const key = rotatable(await keyOf(s, res, body.key_id));
       if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Key rotation is not enabled.');
       await s.keys.setRotation(key, { enabled: false });
       return {};
@@ -136,7 +136,7 @@ export function keyActions(s: Services): Record<string, Action> {
 
     'update-key-rotation-interval': async (raw, res) => {
       const body = validateInterval(raw);
-      const key = rotatable(keyOf(s, res, body.key_id));
+      const key = rotatable(await keyOf(s, res, body.key_id));
       if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Key rotation is not enabled.');
       await s.keys.setRotation(key, { intervalDays: body.rotation_interval });
       return {};
@@ -144,7 +144,7 @@ export function keyActions(s: Services): Record<string, Action> {
 
     'get-key-rotation-status': async (raw, res) => {
       const body = validateKeyId(raw);
-      const key = keyOf(s, res, body.key_id);
+      const key = await keyOf(s, res, body.key_id);
       return {
         key_rotation_enabled: key.rotationEnabled,
         rotation_interval: key.rotationIntervalDays,

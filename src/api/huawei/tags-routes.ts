@@ -88,11 +88,11 @@ export interface RouteInfo {
 /** Registers the tag routes on `r`; returns them (for the fuzz test's list of every route). */
 export function tagRoutes(s: Services, r: Router): RouteInfo[] {
   const registered: RouteInfo[] = [];
-  const pathKey = (req: Request, res: Response): KeyRecord => {
+  const pathKey = async (req: Request, res: Response): Promise<KeyRecord> => {
     const keyId = param(req, 'key_id');
     if (!KEY_ID.test(keyId)) throw invalid('key_id', 'KMS.0205', 'Invalid key ID.');
     const op: unknown = res.locals['operation'];
-    const key = s.keys.forOperation(principalOf(res).projectId, { keyId }, typeof op === 'string' ? op : '');
+    const key = await s.keys.forOperation(principalOf(res).projectId, { keyId }, typeof op === 'string' ? op : '');
     noteKey(res, key);
     return key;
   };
@@ -106,19 +106,19 @@ export function tagRoutes(s: Services, r: Router): RouteInfo[] {
     registered.push({ method: method.toUpperCase(), path });
   };
 
-  route('get', '/tags', 'list-project-tags', 'read', (_req, res) => {
-    res.json({ tags: s.keys.projectTags(principalOf(res).projectId) });
+  route('get', '/tags', 'list-project-tags', 'read', async (_req, res) => {
+    res.json({ tags: await s.keys.projectTags(principalOf(res).projectId) });
   });
 
-  route('get', '/:key_id/tags', 'list-key-tags', 'read', (req, res) => {
-    const tags = s.keys.tags(pathKey(req, res));
+  route('get', '/:key_id/tags', 'list-key-tags', 'read', async (req, res) => {
+    const tags = await s.keys.tags(await pathKey(req, res));
     res.json({ tags: tags.map((t) => ({ key: t.key, value: t.value })), existTagsNum: tags.length });
   });
 
   route('post', '/:key_id/tags', 'create-key-tag', 'admin', async (req, res) => {
     precheckTags(req.body, 'single');
     const body = validateAddTag(req.body);
-    const key = pathKey(req, res);
+    const key = await pathKey(req, res);
     notPendingDeletion(key);
     await s.keys.changeTags(key, [{ key: body.tag.key, value: body.tag.value ?? '' }], []);
     res.status(204).end();
@@ -127,13 +127,13 @@ export function tagRoutes(s: Services, r: Router): RouteInfo[] {
   route('post', '/:key_id/tags/action', 'batch-key-tags', 'admin', async (req, res) => {
     precheckTags(req.body, 'batch');
     const body = validateTagAction(req.body);
-    const key = pathKey(req, res);
+    const key = await pathKey(req, res);
     notPendingDeletion(key);
     if (body.action === 'create') {
       await s.keys.changeTags(key, body.tags.map((t): Tag => ({ key: t.key, value: t.value ?? '' })), []);
     } else {
       // As in Huawei's tag service: a tag is deleted by key, or only if its value matches when one is given.
-      const current = new Map(s.keys.tags(key).map((t) => [t.key, t.value]));
+      const current = new Map((await s.keys.tags(key)).map((t) => [t.key, t.value]));
       const remove = body.tags.filter((t) => current.has(t.key) && (t.value === undefined || current.get(t.key) === t.value)).map((t) => t.key);
       await s.keys.changeTags(key, [], remove);
     }
@@ -142,9 +142,9 @@ export function tagRoutes(s: Services, r: Router): RouteInfo[] {
 
   route('delete', '/:key_id/tags/:key', 'delete-key-tag', 'admin', async (req, res) => {
     const tagKey = checkTagKey(param(req, 'key'), 'key');
-    const key = pathKey(req, res);
+    const key = await pathKey(req, res);
     notPendingDeletion(key);
-    if (!s.keys.tags(key).some((t) => t.key === tagKey)) {
+    if (!(await s.keys.tags(key)).some((t) => t.key === tagKey)) {
       throw new KmsError('NotFound', 'The tag does not exist.', { vendorCode: 'KMS.0416' });
     }
     await s.keys.changeTags(key, [], [tagKey]);

@@ -52,7 +52,7 @@ export function base64Field(field: string, text: string, max: number): Buffer {
  * The key named by the `keyTag` path parameter, for the route's operation: a key of the caller's
  * project (NCP has no grants, so another project's key always reads as missing). Noted for the audit.
  */
-export function keyOf(s: Services, req: Request, res: Response): KeyRecord {
+export async function keyOf(s: Services, req: Request, res: Response): Promise<KeyRecord> {
   const tag = req.params['keyTag'];
   try {
     validateKeyTag(tag);
@@ -60,7 +60,7 @@ export function keyOf(s: Services, req: Request, res: Response): KeyRecord {
     throw badRequest('Invalid keyTag.', { field: 'keyTag', reason: 'invalid' });
   }
   const op: unknown = res.locals['operation'];
-  const key = s.keys.forOperation(principalOf(res).projectId, { keyTag: String(tag) }, `ncp:${typeof op === 'string' ? op : ''}`);
+  const key = await s.keys.forOperation(principalOf(res).projectId, { keyTag: String(tag) }, `ncp:${typeof op === 'string' ? op : ''}`);
   noteKey(res, key);
   return key;
 }

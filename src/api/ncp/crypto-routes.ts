@@ -46,7 +46,7 @@ export function cryptoRoutes(s: Services): Record<string, Route> {
   const reEncrypt = route('re-encrypt', 'crypto', async (req, res) => {
     const body = validateReEncrypt(req.body);
     const ctx = context(body.context);
-    const key = keyOf(s, req, res);
+    const key = await keyOf(s, req, res);
     const ciphertext = await each(body.ciphertext, async (text) => {
       // Same key, same context, newest version: the plaintext never leaves the domain.
       const sealed = await s.crypto.reEncrypt(key, parseNcp(text), ctx, key, ctx, REENCRYPT_FIELDS);
@@ -58,7 +58,7 @@ export function cryptoRoutes(s: Services): Record<string, Route> {
   return {
     'POST /keys/:keyTag/create-custom-key': route('create-custom-key', 'crypto', async (req, res) => {
       const body = validateCreateCustomKey(req.body);
-      const key = keyOf(s, req, res);
+      const key = await keyOf(s, req, res);
       const dk = await s.dataKeys.create(key, (body.bits ?? 256) / 8, context(body.context), { length: 'bits', context: 'context' });
       noteVersion(res, dk.keyVersion);
       ok(res, {
@@ -76,7 +76,7 @@ export function cryptoRoutes(s: Services): Record<string, Route> {
         ? body.plaintext.map((p) => base64Field('plaintext', p, MAX_PLAINTEXT_BYTES))
         : base64Field('plaintext', body.plaintext, MAX_PLAINTEXT_BYTES);
       const ctx = context(body.context);
-      const key = keyOf(s, req, res);
+      const key = await keyOf(s, req, res);
       try {
         const ciphertext = await each(plaintexts, async (p) => {
           const sealed = await s.crypto.encrypt(key, p, ctx, ENCRYPT_FIELDS);
@@ -91,7 +91,7 @@ export function cryptoRoutes(s: Services): Record<string, Route> {
     'POST /keys/:keyTag/decrypt': route('decrypt', 'crypto', async (req, res) => {
       const body = validateDecrypt(req.body);
       const ctx = context(body.context);
-      const key = keyOf(s, req, res);
+      const key = await keyOf(s, req, res);
       const plaintext = await each(body.ciphertext, async (text) => {
         const opened = await s.crypto.open(key, parseNcp(text), ctx, 'context');
         noteVersion(res, opened.keyVersion);
@@ -109,7 +109,7 @@ export function cryptoRoutes(s: Services): Record<string, Route> {
     'POST /keys/:keyTag/sign': route('sign', 'crypto', async (req, res) => {
       const body = validateSign(req.body);
       const input = signInput(body.data);
-      const key = keyOf(s, req, res);
+      const key = await keyOf(s, req, res);
       const { signature, keyVersion } = await s.signing.sign(key, input);
       noteVersion(res, keyVersion);
       ok(res, { signature: renderNcp(signature, keyVersion) });
@@ -119,14 +119,14 @@ export function cryptoRoutes(s: Services): Record<string, Route> {
       const body = validateVerify(req.body);
       const input = signInput(body.data);
       const { keyVersion, signature } = parseNcpSignature(body.signature);
-      const key = keyOf(s, req, res);
+      const key = await keyOf(s, req, res);
       noteVersion(res, keyVersion);
       ok(res, { valid: await s.signing.verify(key, keyVersion, input, signature) });
     }),
 
     'POST /keys/:keyTag/get-pub-key': route('get-pub-key', 'read', async (req, res) => {
       const body = validateGetPubKey(req.body);
-      const key = keyOf(s, req, res);
+      const key = await keyOf(s, req, res);
       ok(res, { publicKey: await s.signing.publicKeyPem(key, body.keyVersion ?? key.currentVersion) });
     }),
   };

@@ -45,15 +45,15 @@ const stateOf = (key: KeyRecord) => ({ keyTag: key.keyTag, status: keyStatus(key
 
 export function keyRoutes(s: Services): Record<string, Route> {
   /** A management call with no body fields on one key (the route declares the admin scope). */
-  const manage = (req: Request, res: Response): KeyRecord => {
+  const manage = async (req: Request, res: Response): Promise<KeyRecord> => {
     validateEmpty(req.body);
-    return keyOf(s, req, res);
+    return await keyOf(s, req, res);
   };
 
   const setVersionEnabled = (enabled: boolean) => async (req: Request, res: Response) => {
     const version = versionParam(req);
     validateEmpty(req.body);
-    const v = await s.keys.setVersionEnabled(keyOf(s, req, res), version, enabled);
+    const v = await s.keys.setVersionEnabled(await keyOf(s, req, res), version, enabled);
     ok(res, { version: v.version, status: versionStatus(v.state), statusDate: v.stateChangedAt });
   };
 
@@ -78,12 +78,12 @@ export function keyRoutes(s: Services): Record<string, Route> {
       ok(res, keyInfo(key));
     }),
 
-    'GET /keys': route('list-keys', 'read', (req, res) => {
+    'GET /keys': route('list-keys', 'read', async (req, res) => {
       const query = validateListQuery({ ...(req.query as Record<string, unknown>) });
       const pageNo = query.pageNo === undefined ? 1 : Number(query.pageNo);
       const pageSize = query.pageSize === undefined ? DEFAULT_PAGE_SIZE : Number(query.pageSize);
       if (pageSize > MAX_PAGE_SIZE) throw badRequest('pageSize must be from 1 to 200.', { field: 'pageSize', reason: 'invalid' });
-      const page = s.keys.list(principalOf(res).projectId, { offset: (pageNo - 1) * pageSize, limit: pageSize });
+      const page = await s.keys.list(principalOf(res).projectId, { offset: (pageNo - 1) * pageSize, limit: pageSize });
       ok(res, {
         keyList: page.keys.map(keyListItem),
         currentPageNo: pageNo,
@@ -92,43 +92,43 @@ export function keyRoutes(s: Services): Record<string, Route> {
       });
     }),
 
-    'GET /keys/:keyTag': route('get-key-info', 'read', (req, res) => {
-      ok(res, keyInfo(keyOf(s, req, res)));
+    'GET /keys/:keyTag': route('get-key-info', 'read', async (req, res) => {
+      ok(res, keyInfo(await keyOf(s, req, res)));
     }),
 
     'DELETE /keys/:keyTag': route('delete-key', 'admin', async (req, res) => {
-      await s.keys.deleteNow(manage(req, res));
+      await s.keys.deleteNow(await manage(req, res));
       ok(res, null);
     }),
 
     'POST /keys/:keyTag/enable': route('enable-key', 'admin', async (req, res) => {
-      ok(res, stateOf(await s.keys.enable(manage(req, res))));
+      ok(res, stateOf(await s.keys.enable(await manage(req, res))));
     }),
 
     'POST /keys/:keyTag/disable': route('disable-key', 'admin', async (req, res) => {
-      ok(res, stateOf(await s.keys.disable(manage(req, res))));
+      ok(res, stateOf(await s.keys.disable(await manage(req, res))));
     }),
 
     'POST /keys/:keyTag/request-deletion': route('request-deletion', 'admin', async (req, res) => {
-      const key = await s.keys.scheduleDeletion(manage(req, res), DELETION_DAYS);
+      const key = await s.keys.scheduleDeletion(await manage(req, res), DELETION_DAYS);
       ok(res, { ...stateOf(key), destroyDate: key.deletionDate });
     }),
 
     'POST /keys/:keyTag/cancel-deletion': route('cancel-deletion', 'admin', async (req, res) => {
-      ok(res, stateOf(await s.keys.cancelDeletion(manage(req, res))));
+      ok(res, stateOf(await s.keys.cancelDeletion(await manage(req, res))));
     }),
 
     'POST /keys/:keyTag/rotate': route('rotate-key', 'admin', async (req, res) => {
-      const key = await s.keys.rotate(manage(req, res));
+      const key = await s.keys.rotate(await manage(req, res));
       ok(res, { keyTag: key.keyTag, version: key.currentVersion, rotatedDate: key.lastRotationAt });
     }),
 
-    'GET /keys/:keyTag/versions': route('get-key-versions', 'read', (req, res) => {
-      const key = keyOf(s, req, res);
+    'GET /keys/:keyTag/versions': route('get-key-versions', 'read', async (req, res) => {
+      const key = await keyOf(s, req, res);
       ok(res, {
         keyTag: key.keyTag,
         currentVersion: key.currentVersion,
-        versionList: s.keys.versions(key).map((v) => ({ version: v.version, status: versionStatus(v.state), registerDate: v.createdAt })),
+        versionList: (await s.keys.versions(key)).map((v) => ({ version: v.version, status: versionStatus(v.state), registerDate: v.createdAt })),
       });
     }),
 
@@ -137,7 +137,7 @@ export function keyRoutes(s: Services): Record<string, Route> {
 
     'PUT /keys/:keyTag/rotation-period': route('change-rotation-period', 'admin', async (req, res) => {
       const body = validateRotationPeriod(req.body);
-      const key = keyOf(s, req, res);
+      const key = await keyOf(s, req, res);
       assertNotPendingDeletion(key);
       if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Automatic rotation is not enabled for this key.');
       const updated = await s.keys.setRotation(key, { intervalDays: body.rotationPeriod });
@@ -146,14 +146,14 @@ export function keyRoutes(s: Services): Record<string, Route> {
     }),
 
     'POST /keys/:keyTag/enable-auto-rotation': route('enable-auto-rotation', 'admin', async (req, res) => {
-      const key = manage(req, res);
+      const key = await manage(req, res);
       assertNotPendingDeletion(key);
       if (key.rotationEnabled) throw invalidState('rotation-not-disabled', 'Automatic rotation is already enabled for this key.');
       ok(res, rotationInfo(await s.keys.setRotation(key, { enabled: true })));
     }),
 
     'POST /keys/:keyTag/disable-auto-rotation': route('disable-auto-rotation', 'admin', async (req, res) => {
-      const key = manage(req, res);
+      const key = await manage(req, res);
       assertNotPendingDeletion(key);
       if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Automatic rotation is not enabled for this key.');
       ok(res, rotationInfo(await s.keys.setRotation(key, { enabled: false })));
