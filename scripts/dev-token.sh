@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Creates the dev SoftHSM token under $KMS_DATA_DIR (default ./data) unless it exists:
-#   $KMS_DATA_DIR/softhsm2.conf   from hsm-config/softhsm2.conf.template
+# Creates the dev SoftHSM token under $KMS_DATA_DIR (default ./data in the repository) unless it exists:
+#   $KMS_DATA_DIR/softhsm2.conf   from hsm-config/softhsm2.conf.template (its tokendir kept current)
 #   $KMS_DATA_DIR/tokens/         the token's object files
 #   $KMS_DATA_DIR/token.pin       user PIN, mode 0600 (KMS_PIN wins when set)
 # Does nothing when KMS_PKCS11_MODULE selects a real HSM.
@@ -19,8 +19,12 @@ mkdir -p "$data_dir/tokens"
 chmod 700 "$data_dir"
 data_dir=$(cd "$data_dir" && pwd)
 conf="$data_dir/softhsm2.conf"
-if [ ! -f "$conf" ]; then
-  sed "s#@TOKENDIR@#$data_dir/tokens#" hsm-config/softhsm2.conf.template > "$conf"
+if [ -f "$conf" ]; then
+  # The data dir may have been moved or restored elsewhere: point the token directory at where it
+  # is now and keep the rest (the service does the same before it opens the token).
+  sed -i "s#^directories\.tokendir[[:space:]]*=.*#directories.tokendir = $data_dir/tokens#" "$conf"
+else
+  sed "s#^directories\.tokendir = @TOKENDIR@#directories.tokendir = $data_dir/tokens#" hsm-config/softhsm2.conf.template > "$conf"
 fi
 export SOFTHSM2_CONF="$conf"
 

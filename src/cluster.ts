@@ -8,7 +8,7 @@
  * whole service (a start-up failure, exactly as for one process).
  *
  * Why processes and not threads: SoftHSM holds a token-wide lock while it decrypts private object
- * values, so threads of one process scale ~1.0–1.25×, processes ~1.6–2.1× (HSM-NOTES.md); and
+ * values, so threads of one process scale ~1.0–1.25×, processes ~1.6–2.1× (bench/README.md); and
  * pkcs11js' synchronous calls block the event loop they run on, which is per process.
  *
  * The background sweeper (deletion windows, purges, due rotations) runs in ONE worker, slot 0, and

@@ -1,6 +1,7 @@
 /** Wires config → token → pool → store → domain services; shared by the server and the CLI. */
 import type { Services } from './api/services';
 import type { Config } from './config/schema';
+import { syncSoftHsmConf } from './config/softhsm-conf';
 import { HsmError, type Pkcs11Api } from './hsm/binding';
 import { Hsm } from './hsm/hsm';
 import { KeygenProcess } from './hsm/keygen-process';
@@ -51,8 +52,12 @@ export function openStore(config: Config): MetadataStore {
  * HsmUnavailable, /healthz says why) and keeps trying to reach it with backoff.
  */
 export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = {}): Runtime {
-  // SoftHSM reads its config file at C_Initialize; the embedded default's lives in the data dir.
-  if (config.softhsmConf) process.env['SOFTHSM2_CONF'] = config.softhsmConf;
+  // SoftHSM reads its config file at C_Initialize; the embedded default's lives in the data dir and
+  // follows it when it moves.
+  if (config.softhsmConf) {
+    syncSoftHsmConf(config.softhsmConf, config.dataDir);
+    process.env['SOFTHSM2_CONF'] = config.softhsmConf;
+  }
   const store = openStore(config);
   const pool = new SessionPool(
     { open: moduleLoader(config.pkcs11Module, opts.wrapModule), label: config.tokenLabel, pin: config.pin },

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import Ajv from 'ajv';
+import { PACKAGE_ROOT } from './package-root';
 import { ConfigSchema, type Config } from './schema';
 
 export class ConfigError extends Error {
@@ -77,7 +78,7 @@ function checkTransport(c: Config): void {
 
 /** Reads the environment once, validates it against ConfigSchema and freezes the result. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const dataDir = path.resolve(env['KMS_DATA_DIR'] || './data');
+  const dataDir = env['KMS_DATA_DIR'] ? path.resolve(env['KMS_DATA_DIR']) : path.join(PACKAGE_ROOT, 'data');
   const embedded = !env['KMS_PKCS11_MODULE'];
   const pkcs11Module = env['KMS_PKCS11_MODULE'] || SOFTHSM_MODULES.find((p) => existsSync(p)) || SOFTHSM_MODULES[0]!;
   const candidate: Config = {

@@ -6,7 +6,7 @@ import { Type, type Static } from '@sinclair/typebox';
 
 export const ConfigSchema = Type.Object(
   {
-    dataDir: Type.String({ minLength: 1, description: 'KMS_DATA_DIR: dev token, SQLite store (default ./data)' }),
+    dataDir: Type.String({ minLength: 1, description: 'KMS_DATA_DIR: dev token, SQLite store (default: data/ in the package directory)' }),
     host: Type.String({ minLength: 1, description: 'HOST: address to bind (default 127.0.0.1)' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, description: 'PORT: TCP port (default 8080; 0 = any free port)' }),
     pkcs11Module: Type.String({ minLength: 1, description: 'KMS_PKCS11_MODULE: PKCS#11 library (default: SoftHSMv2)' }),

@@ -29,7 +29,7 @@ const classes: Readonly<Record<string, CkrClass>> = {
   CKR_ENCRYPTED_DATA_LEN_RANGE: 'bad-input',
   CKR_DATA_INVALID: 'bad-input',
   CKR_DATA_LEN_RANGE: 'bad-input',
-  // SoftHSM reports a wrong GCM tag or AAD as a general error (HSM-NOTES.md).
+  // SoftHSM reports a wrong GCM tag or AAD as a general error.
   CKR_GENERAL_ERROR: 'bad-input',
   CKR_KEY_FUNCTION_NOT_PERMITTED: 'not-permitted',
   CKR_KEY_UNEXTRACTABLE: 'not-permitted',

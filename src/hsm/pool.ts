@@ -1,5 +1,5 @@
 /**
- * The session pool: this process's only door to the token (DESIGN.md decision 7; CMK versions'
+ * The session pool: this process's only door to the token (CMK versions'
  * token objects are made and destroyed by a helper process, another PKCS#11 application, see
  * keygen-process.ts). Bounded size, bounded wait (then HsmUnavailable), and it owns the module's
  * connection to the token:

@@ -1,5 +1,5 @@
 /**
- * Huawei Cloud / Open Telekom Cloud KMS v1.0 request schemas (shared/API.md §2). Numbers travel as
+ * Huawei Cloud / Open Telekom Cloud KMS v1.0 request schemas (docs/api/huawei.md). Numbers travel as
  * JSON strings where the vendor's examples do (`"datakey_length": "512"`).
  */
 import { Type } from '@sinclair/typebox';

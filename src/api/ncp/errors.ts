@@ -1,6 +1,6 @@
 /**
  * NCP's error shape: HTTP status by meaning, body `{"code": "<CODE>", "msg": "<text>"}`
- * (shared/API.md §1.6). A Record over every KmsErrorCode, so a new code can't go unmapped.
+ * (docs/api/ncp.md, Errors). A Record over every KmsErrorCode, so a new code can't go unmapped.
  */
 import type { KmsError, KmsErrorCode } from '../../errors/kms-error';
 import type { ErrorRenderer } from '../http';

@@ -1,6 +1,6 @@
 /**
  * NCP KMS (API 2.0) request schemas: the contract of each route, and the source of its types.
- * Field names and limits follow the vendor's pages (shared/API.md §1).
+ * Field names and limits follow the vendor's API 2.0 pages (docs/api/ncp.md says where p11kms differs).
  */
 import { Type } from '@sinclair/typebox';
 import { BASE64 } from '../base64';

@@ -1,5 +1,5 @@
 /**
- * The one binary ciphertext format (DESIGN.md decision 4). Dialects only change its text form
+ * The one binary ciphertext format, so any dialect's ciphertext opens through any other's. Dialects only change its text form
  * (NCP: `ncpkms:v{N}:` + base64, Huawei: upper-case hex).
  *
  *   offset  size  field
