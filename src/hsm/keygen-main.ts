@@ -49,6 +49,12 @@ process.on('disconnect', () => process.exit(0));
 process.on('message', (raw: KeygenRequest) => {
   if (raw.kind === 'open') {
     open = raw;
+    try {
+      token = connect(open);
+    } catch {
+      // The first job connects again and answers with the CKR.
+    }
+    void send({ ready: true });
     return;
   }
   const job = revive(raw);

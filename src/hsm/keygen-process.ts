@@ -58,6 +58,11 @@ interface Pending {
 
 /** No answer for this long while jobs are out: the helper is taken for hung and replaced. */
 const STALL_MS = 60_000;
+/**
+ * A helper that has not said it is ready (node start-up, module load, login) gets at least this
+ * long: on a loaded machine a start alone can take seconds, far more than a job.
+ */
+const START_MS = STALL_MS;
 
 export class KeygenProcess implements TokenWriter {
   private child: ChildProcess | undefined;
@@ -66,6 +71,8 @@ export class KeygenProcess implements TokenWriter {
   private closed = false;
   /** Armed while jobs are out, re-armed by every answer (see STALL_MS). */
   private watchdog: NodeJS.Timeout | undefined;
+  /** The helper that said it is ready (see START_MS). */
+  private ready: ChildProcess | undefined;
 
   constructor(
     private readonly source: KeygenSource,
@@ -119,6 +126,11 @@ export class KeygenProcess implements TokenWriter {
     const open: KeygenOpen = { kind: 'open', ...this.source };
     child.send(open);
     child.on('message', (r: KeygenReply) => {
+      if ('ready' in r) {
+        this.ready = child;
+        if (this.pending.size > 0) this.arm(child);
+        return;
+      }
       if (this.pending.size > 1) this.arm(child);
       if (r.ok) this.settle(r.id, r.count);
       else this.settle(r.id, 0, new HsmError(r.ckr, r.ckrName, r.method));
@@ -143,11 +155,12 @@ export class KeygenProcess implements TokenWriter {
   /** (Re)starts the no-answer watchdog for `child`. */
   private arm(child: ChildProcess): void {
     clearTimeout(this.watchdog);
+    const ms = this.ready === child ? this.stallMs : Math.max(this.stallMs, START_MS);
     this.watchdog = setTimeout(() => {
       if (this.child !== child || this.pending.size === 0) return;
-      this.log.warn('key generation process gave no answer; replacing it', { afterMs: this.stallMs, jobs: this.pending.size });
+      this.log.warn('key generation process gave no answer; replacing it', { afterMs: ms, jobs: this.pending.size });
       child.kill('SIGKILL');
-    }, this.stallMs);
+    }, ms);
     this.watchdog.unref();
   }
 

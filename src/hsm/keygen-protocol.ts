@@ -24,6 +24,8 @@ export type KeygenJob =
 export type KeygenRequest = KeygenOpen | (KeygenJob & { readonly id: number });
 
 export type KeygenReply =
+  /** Sent once, after the module is loaded and logged in (or failed to: the first job says why). */
+  | { readonly ready: true }
   /** `count`: objects destroyed (destroy jobs). */
   | { readonly id: number; readonly ok: true; readonly count: number }
   | { readonly id: number; readonly ok: false; readonly ckr: number; readonly ckrName: string; readonly method: string };

@@ -28,11 +28,27 @@ export interface StockedKey {
   readonly sealed: Buffer;
 }
 
+/** Where the stock's windows come from: the wall clock, or a test's own (which ends windows when it says so). */
+export interface StockClock {
+  now(): number;
+  /** Calls `fn` every `ms`; returns what stops it. */
+  every(ms: number, fn: () => void): () => void;
+}
+
+export const wallClock: StockClock = {
+  now: () => Date.now(),
+  every: (ms, fn) => {
+    const t = setInterval(fn, ms).unref();
+    return () => clearInterval(t);
+  },
+};
+
 export interface StockOptions {
   /** Most keys on a shelf; refilled when half are taken. */
   readonly size: number;
   readonly windowMs?: number;
   readonly hotPerWindow?: number;
+  readonly clock?: StockClock;
 }
 
 export interface StockStats {
@@ -68,8 +84,10 @@ const MAX_AAD = 512;
 
 export class DataKeyStock {
   private readonly shelves = new Map<string, Shelf>();
-  private timer: NodeJS.Timeout | undefined;
+  /** Stops the window ticks; set while there are shelves. */
+  private stopTicks: (() => void) | undefined;
   private readonly windowMs: number;
+  private readonly clock: StockClock;
   private readonly hotPerWindow: number;
   private counts = { taken: 0, missed: 0, sealed: 0, wiped: 0 };
 
@@ -79,6 +97,7 @@ export class DataKeyStock {
   ) {
     this.windowMs = options.windowMs ?? 1000;
     this.hotPerWindow = options.hotPerWindow ?? 64;
+    this.clock = options.clock ?? wallClock;
   }
 
   /** A ready data key for this combination, or undefined (the caller seals one itself). Counts the request. */
@@ -90,7 +109,7 @@ export class DataKeyStock {
       if (this.shelves.size >= MAX_SHELVES) return undefined;
       shelf = { id, ref: { keyId: ref.keyId, version: ref.version }, length, aad: Buffer.from(aad), keys: [], refilling: false, asked: 0, askedBefore: 0 };
       this.shelves.set(id, shelf);
-      this.timer ??= setInterval(this.tick, this.windowMs).unref();
+      this.stopTicks ??= this.clock.every(this.windowMs, this.tick);
     }
     shelf.asked++;
     const key = shelf.keys.pop();
@@ -110,8 +129,8 @@ export class DataKeyStock {
   clear(): void {
     for (const s of this.shelves.values()) this.wipe(s);
     this.shelves.clear();
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.stopTicks?.();
+    this.stopTicks = undefined;
   }
 
   private refill(shelf: Shelf): void {
@@ -121,7 +140,7 @@ export class DataKeyStock {
       (made) => {
         shelf.refilling = false;
         this.counts.sealed += made.length;
-        const madeAt = Date.now();
+        const madeAt = this.clock.now();
         const keys = made.map((m, i): Stocked => ({ plaintext: m.plaintext, iv: ivs[i]!, sealed: m.sealed, madeAt }));
         if (this.shelves.get(shelf.id) === shelf) shelf.keys.push(...keys);
         else {
@@ -138,7 +157,7 @@ export class DataKeyStock {
   }
 
   private readonly tick = (): void => {
-    const old = Date.now() - this.windowMs;
+    const old = this.clock.now() - this.windowMs;
     for (const [id, s] of this.shelves) {
       if (s.asked === 0) {
         this.wipe(s);
@@ -152,9 +171,9 @@ export class DataKeyStock {
       while (stale < s.keys.length && s.keys[stale]!.madeAt <= old) stale++;
       if (stale > 0) this.wipe(s, stale);
     }
-    if (this.shelves.size === 0 && this.timer) {
-      clearInterval(this.timer);
-      this.timer = undefined;
+    if (this.shelves.size === 0) {
+      this.stopTicks?.();
+      this.stopTicks = undefined;
     }
   };
 

@@ -10,12 +10,12 @@
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Secrets } from '../helpers/secrets';
 import { TestServer } from '../helpers/server';
 import { TokenView } from '../helpers/token';
+import { until } from '../helpers/wait';
 
 let server: TestServer;
 let view: TokenView;
@@ -46,15 +46,6 @@ function moveIntoPast(keyTag: string, column: 'deletion_date' | 'last_rotation_a
   } finally {
     db.close();
   }
-}
-
-async function until(what: string, check: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await sleep(100);
-  }
-  assert.fail(`timed out waiting for ${what}`);
 }
 
 async function createKey(name: string, extra: Record<string, unknown> = {}): Promise<{ keyTag: string; keyId: string }> {

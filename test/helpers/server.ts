@@ -7,16 +7,12 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { request, type Reply, type RequestOptions } from './http';
+import { PATIENCE_MS } from './wait';
 
 export const ROOT = path.resolve(__dirname, '../../..');
 
-export interface Reply {
-  readonly status: number;
-  readonly headers: Headers;
-  readonly text: string;
-  // Tests index into replies freely; the assertions are what type them.
-  readonly body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
+export type { Reply } from './http';
 
 export interface CreatedKey {
   readonly key_id: string;
@@ -41,7 +37,8 @@ export class TestServer {
     const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const sink = { text: '' };
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not start:\n${sink.text}`)), 20_000);
+      // A guard against a hang (helpers/wait.ts): a loaded machine can take many seconds to start one.
+      const timer = setTimeout(() => reject(new Error(`server did not start:\n${sink.text}`)), PATIENCE_MS);
       const onData = (chunk: Buffer) => {
         sink.text += chunk.toString('utf8');
         const m = /"message":"listening","port":(\d+)/.exec(sink.text);
@@ -91,21 +88,9 @@ export class TestServer {
     return JSON.parse(out) as CreatedKey;
   }
 
-  async request(method: string, p: string, opts: { headers?: Record<string, string>; body?: unknown; raw?: string } = {}): Promise<Reply> {
-    const body = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
-    const res = await fetch(this.url + p, {
-      method,
-      headers: { 'content-type': 'application/json', ...opts.headers },
-      ...(body === undefined ? {} : { body }),
-    });
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-    return { status: res.status, headers: res.headers, text, body: parsed };
+  /** One request on a connection of its own (helpers/http.ts says why not fetch's pool). */
+  request(method: string, p: string, opts: RequestOptions = {}): Promise<Reply> {
+    return request(this.url, method, p, opts);
   }
 
   /** Sends a signal (SIGKILL for a crash) and waits for the exit; keeps the data dir. Exit code, or the signal's name. */

@@ -11,7 +11,6 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load';
 import { KmsError } from '../../src/errors/kms-error';
@@ -23,7 +22,9 @@ import { createLogger } from '../../src/log/logger';
 import { openRuntime, openStore, type Runtime } from '../../src/runtime';
 import type { KeyRecord, MetadataStore } from '../../src/store/store';
 import { FaultInjector } from '../helpers/fault-binding';
+import { ManualClock } from '../helpers/manual-clock';
 import { ROOT } from '../helpers/server';
+import { until } from '../helpers/wait';
 
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
@@ -35,27 +36,29 @@ const WINDOW_MS = 150;
 const HOT = 6;
 const SIZE = 8;
 
-/** A stock of its own, with a short window and a low threshold, and a Crypto that uses it. */
-function stocked(): { stock: DataKeyStock; crypto: Crypto; made: Buffer[] } {
+/**
+ * A stock of its own, with a short window and a low threshold, and a Crypto that uses it. Its
+ * windows end only when the test moves `clock` on: on a loaded machine a wall-clock window can
+ * end between any two steps of a test (a shelf dropped while the token still fills it).
+ */
+function stocked(): { stock: DataKeyStock; crypto: Crypto; made: Buffer[]; clock: ManualClock; refills: () => number } {
   const made: Buffer[] = [];
+  let refills = 0;
   // Every plaintext the token sealed ahead, to check later that the wiped ones are zeros.
   const hsm = Object.create(runtime.hsm) as typeof runtime.hsm;
   hsm.gcmEncryptRandomMany = async (...args) => {
+    refills++;
     const out = await runtime.hsm.gcmEncryptRandomMany(...args);
     made.push(...out.map((k) => k.plaintext));
     return out;
   };
-  const stock = new DataKeyStock(hsm, { size: SIZE, windowMs: WINDOW_MS, hotPerWindow: HOT });
-  return { stock, crypto: new Crypto(runtime.hsm, store, stock), made };
+  const clock = new ManualClock();
+  const stock = new DataKeyStock(hsm, { size: SIZE, windowMs: WINDOW_MS, hotPerWindow: HOT, clock });
+  return { stock, crypto: new Crypto(runtime.hsm, store, stock), made, clock, refills: () => refills };
 }
 
 async function newKey(alias: string): Promise<KeyRecord> {
   return runtime.services.keys.create({ projectId: 'p1', alias, description: '', spec: 'AES_256', usage: 'ENCRYPT_DECRYPT', convergent: false });
-}
-
-async function until(what: string, ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !ok(); i++) await sleep(10);
-  assert.ok(ok(), what);
 }
 
 before(() => {
@@ -116,23 +119,26 @@ describe('data keys sealed ahead (KMS_DATAKEY_STOCK)', () => {
 
   it('when a combination is asked for rarely, then nothing is sealed ahead', async () => {
     const key = await newKey('cold');
-    const { stock, crypto } = stocked();
+    const { stock, crypto, clock, refills } = stocked();
     for (let i = 0; i < HOT - 1; i++) await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
-    await sleep(WINDOW_MS * 3);
+    clock.advance(WINDOW_MS * 3);
     await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
-    await sleep(50);
+    assert.equal(refills(), 0);
     assert.equal(stock.stats().sealed, 0);
     stock.clear();
   });
 
   it('when a busy combination goes quiet for a window, then its shelf is dropped and every plaintext on it zeroed', async () => {
     const key = await newKey('quiet');
-    const { stock, crypto, made } = stocked();
+    const { stock, crypto, made, clock } = stocked();
     const handedOut = new Set<string>();
     for (let i = 0; i < HOT; i++) handedOut.add((await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx')).plaintext.toString('hex'));
     await until('a shelf was filled', () => stock.stats().ready === SIZE);
     const taken = await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
-    await until('the shelf was dropped', () => stock.stats().shelves === 0);
+    clock.advance(WINDOW_MS);
+    assert.equal(stock.stats().shelves, 1, 'asked for in the window that ended');
+    clock.advance(WINDOW_MS);
+    assert.equal(stock.stats().shelves, 0, 'a whole window without a request');
     assert.equal(stock.stats().wiped, SIZE - 1);
     const zero = Buffer.alloc(32);
     assert.equal(made.length, SIZE);
@@ -145,19 +151,23 @@ describe('data keys sealed ahead (KMS_DATAKEY_STOCK)', () => {
 
   it('when a busy combination slows down but doesn\'t stop, then keys older than a window are wiped all the same', async () => {
     const key = await newKey('slow');
-    const { stock, crypto, made } = stocked();
-    for (let i = 0; i < HOT; i++) await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
+    const { stock, crypto, made, clock, refills } = stocked();
+    // The shelf's windows start with its first request; its keys are sealed a little later.
+    await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
+    clock.advance(WINDOW_MS / 15);
+    for (let i = 1; i < HOT; i++) await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
     await until('a shelf was filled', () => stock.stats().ready === SIZE);
     // One request every two-thirds of a window: too few for a refill, enough to keep the shelf.
     const handedOut: Buffer[] = [];
     for (let i = 0; i < 5; i++) {
-      await sleep((WINDOW_MS * 2) / 3);
+      clock.advance((WINDOW_MS * 2) / 3);
       const dk = await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
       if (made.includes(dk.plaintext)) handedOut.push(dk.plaintext);
     }
     assert.equal(stock.stats().shelves, 1, 'the shelf is still there');
     assert.equal(stock.stats().ready, 0, 'but holds no key sealed long ago');
-    assert.equal(stock.stats().sealed, SIZE, 'and was not refilled');
+    assert.equal(refills(), 1, 'and was not refilled');
+    assert.equal(stock.stats().sealed, SIZE);
     const zero = Buffer.alloc(32);
     assert.equal(made.filter((p) => p.equals(zero)).length, SIZE - handedOut.length);
     stock.clear();

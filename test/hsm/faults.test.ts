@@ -20,6 +20,7 @@ import { createLogger } from '../../src/log/logger';
 import { openRuntime, type Runtime } from '../../src/runtime';
 import { isKmsError } from '../../src/errors/kms-error';
 import { FaultInjector } from '../helpers/fault-binding';
+import { request } from '../helpers/http';
 import { ROOT } from '../helpers/server';
 
 const WAIT_MS = 300;
@@ -40,19 +41,7 @@ const cli = (args: string[]): string =>
   execFileSync(process.execPath, [path.join(ROOT, 'bin/p11kms.js'), ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 async function call(method: string, p: string, headers: Record<string, string>, body?: unknown) {
-  const res = await fetch(url + p, {
-    method,
-    headers: { 'content-type': 'application/json', ...headers },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  let parsed: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, text, body: parsed };
+  return request(url, method, p, { headers, ...(body === undefined ? {} : { body }) });
 }
 const ncp = (action: string, body: unknown) => call('POST', `/kms/v1/keys/${aesTag}/${action}`, { 'x-ncp-ocapi-token': user }, body);
 const huawei = (action: string, body: unknown) => call('POST', `/v1.0/p1/kms/${action}`, { 'X-Auth-Token': user }, body);

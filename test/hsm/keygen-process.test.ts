@@ -23,6 +23,7 @@ import { openRuntime, type Runtime } from '../../src/runtime';
 import { turnsDuring } from '../helpers/event-loop';
 import { FaultInjector } from '../helpers/fault-binding';
 import { keygenHelpers, ROOT, TestServer } from '../helpers/server';
+import { until } from '../helpers/wait';
 
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
@@ -31,14 +32,6 @@ let logs = '';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const newRef = (): VersionRef => ({ keyId: randomUUID(), version: 1 });
-
-async function until(what: string, f: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 function open(keygenInProcess: boolean): Runtime {
   runtime?.close();

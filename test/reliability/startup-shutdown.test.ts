@@ -13,21 +13,13 @@ import { after, describe, it } from 'node:test';
 import { Secrets } from '../helpers/secrets';
 import { keygenHelpers, ROOT, TestServer } from '../helpers/server';
 import { TokenView } from '../helpers/token';
+import { until } from '../helpers/wait';
 
 const secrets = new Secrets();
 const servers: TestServer[] = [];
 after(async () => {
   for (const s of servers) await s.stop();
 });
-
-async function until(what: string, ms: number, cond: () => Promise<boolean>): Promise<number> {
-  const start = Date.now();
-  while (Date.now() - start < ms) {
-    if (await cond()) return Date.now() - start;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('start-up without the token', () => {
   it('when the token does not exist yet, then the service listens, /healthz is 503 with the reason, HSM calls are 503, and once the token is created it becomes healthy by itself', async () => {
@@ -52,8 +44,7 @@ describe('start-up without the token', () => {
     assert.equal(r.body.error.error_code, 'KMS.0104');
 
     devToken('p11kms-late');
-    const took = await until('healthy', 15_000, async () => (await server.request('GET', '/healthz')).status === 200);
-    assert.ok(took < 15_000);
+    await until('healthy', async () => (await server.request('GET', '/healthz')).status === 200, { everyMs: 100 });
     const created = await server.request('POST', '/v1.0/p1/kms/create-key', { headers: { 'X-Auth-Token': token }, body: { key_alias: 'late' } });
     assert.equal(created.status, 200, created.text);
     const plain = randomBytes(16).toString('hex');
@@ -84,7 +75,7 @@ describe('start-up reconciliation', () => {
     view.close();
     const server = await TestServer.start({}, first.dataDir);
     servers.push(server);
-    await until('the reconciliation report', 10_000, async () => /has no token object/.test(server.logs()));
+    await until('the reconciliation report', () => /has no token object/.test(server.logs()));
     const line = server.logs().split('\n').find((l) => l.includes('has no token object')) ?? '';
     assert.match(line, /"level":"error"/);
     assert.ok(line.includes(lost.key_id));
@@ -117,7 +108,7 @@ describe('orphans are never used', () => {
     view.close();
     const server = await TestServer.start({}, first.dataDir);
     servers.push(server);
-    await until('the orphan report', 10_000, async () => /orphan token object found/.test(server.logs()));
+    await until('the orphan report', () => /orphan token object found/.test(server.logs()));
     assert.ok(server.logs().split('\n').some((l) => l.includes('orphan token object found') && l.includes(key.key_id)));
     const rotated = await ncp(server, 'rotate');
     assert.equal(rotated.status, 200, rotated.text);
@@ -147,13 +138,18 @@ describe('graceful shutdown', () => {
       });
     assert.equal((await sign()).status, 200);
     let signalled = 0;
+    let answered = 0;
     const outcomes = Array.from({ length: 300 }, () =>
       sign().then(
-        (r) => ({ status: r.status, after: signalled > 0 && Date.now() >= signalled }),
+        (r) => {
+          answered++;
+          return { status: r.status, after: signalled > 0 && Date.now() >= signalled };
+        },
         () => ({ status: 0, after: true }), // not accepted: the listener was closed first
       ),
     );
-    await new Promise((r) => setTimeout(r, 30));
+    // The server is serving them once the first has come back; the rest are in flight.
+    await until('the first answer', () => answered > 0, { everyMs: 1 });
     signalled = Date.now();
     const code = server.kill('SIGTERM');
     const results = await Promise.all(outcomes);
@@ -184,10 +180,7 @@ describe('graceful shutdown', () => {
       }).catch(() => undefined),
     );
     // The helper starts with the first job; the others are queued behind it.
-    for (const end = Date.now() + 10_000; keygenHelpers({ dataDir: server.dataDir }).length === 0; ) {
-      assert.ok(Date.now() < end, 'no key-generation helper started');
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await until('a key-generation helper', () => keygenHelpers({ dataDir: server.dataDir }).length > 0, { everyMs: 5 });
     gaveUp.abort();
     await Promise.all(asked);
     assert.equal(await server.kill('SIGTERM'), 0);
@@ -199,7 +192,7 @@ describe('graceful shutdown', () => {
     // On a restart the key is there and whole: no orphan, nothing missing.
     const again = await TestServer.start({}, server.dataDir);
     servers.push(again);
-    await until('the reconciliation report', 10_000, async () => /token and store reconciled/.test(again.logs()));
+    await until('the reconciliation report', () => /token and store reconciled/.test(again.logs()));
     const report = JSON.parse(again.logs().split('\n').find((l) => l.includes('token and store reconciled'))!) as { objects: number; orphans: number; missing: number };
     assert.deepEqual({ orphans: report.orphans, missing: report.missing }, { orphans: 0, missing: 0 });
     assert.equal(report.objects, 2 * created, 'an RSA pair per created key, and nothing else');

@@ -8,13 +8,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Secrets } from '../helpers/secrets';
 import { keygenHelpers, TestServer } from '../helpers/server';
+import { until } from '../helpers/wait';
 
 let server: TestServer;
 const secrets = new Secrets();
 let admin: string;
 
 const count = (text: string, re: RegExp) => (text.match(re) ?? []).length;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Worker processes of this server: node processes whose environment names its data dir and a slot. */
 function workerPids(dataDir: string): number[] {
@@ -31,14 +31,6 @@ function workerPids(dataDir: string): number[] {
     }
   }
   return out;
-}
-
-async function until(what: string, f: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 before(async () => {
