@@ -127,7 +127,7 @@ export class Hsm {
   private readonly known = new Map<string, Known>();
   private readonly listing = new ListingMemo<Listing>(LISTING_MEMO_MS);
   private relisting: Promise<unknown> | undefined;
-  /** When withObject last started a search for one version. */
+  /** When withObject last started or finished a search for one version. */
   private searchedAt = -Infinity;
   /** Searches on the worker thread in progress, by `known` key. */
   private readonly finding = new Map<string, Promise<{ known: Known; generation: number }>>();
@@ -466,7 +466,12 @@ export class Hsm {
           }
           return { known, generation };
         });
-        const done = (): boolean => this.finding.delete(key);
+        // The window runs from the search's end too: a slow search (a big or busy token) must
+        // not leave the next first use outside it.
+        const done = (): void => {
+          this.finding.delete(key);
+          this.searchedAt = Date.now();
+        };
         void finding.then(done, done);
         this.finding.set(key, finding);
       }

@@ -25,14 +25,24 @@ export interface RequestOptions {
   readonly raw?: string;
 }
 
+/**
+ * Connections open at once per server; more requests wait in the client. A test's burst of a
+ * thousand would otherwise all connect at once and overflow the server's accept queue on a busy
+ * machine (connections reset before they are accepted).
+ */
+const MAX_CONNECTIONS = 64;
+const agents = new Map<string, http.Agent>();
+
 /** One request on a connection of its own; resolves with the whole reply (the body parsed as JSON when it is JSON). */
 export function request(base: string, method: string, p: string, opts: RequestOptions = {}): Promise<Reply> {
   const payload = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
   const url = new URL(base + p);
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...opts.headers };
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...opts.headers, connection: 'close' };
   if (payload !== undefined) headers['content-length'] = String(Buffer.byteLength(payload));
+  let agent = agents.get(url.origin);
+  if (!agent) agents.set(url.origin, (agent = new http.Agent({ keepAlive: false, maxSockets: MAX_CONNECTIONS })));
   return new Promise<Reply>((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent: false }, (res) => {
+    const req = http.request(url, { method, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
