@@ -5,27 +5,29 @@
  *   p11kms token create --project <id> [--admin | --scope admin,crypto,read] [--expires 30d|12h|<ISO date>]
  *   p11kms token list [--project <id>]          (JSON lines; never the secret or its hash)
  *   p11kms token revoke <token id>
- *   p11kms audit verify [file]                   (default: the configured audit log)
+ *   p11kms audit verify [file] [--head <head>]…  (default: every audit file of the data dir; MACs checked with the token)
+ *   p11kms audit head [file]                     (the last MAC'd record of each file, to keep off the host)
  *   p11kms key create --project <id> --alias <name> --spec AES_256|RSA_2048 [--convergent] [--description <text>]
  */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load';
 import { isKmsError } from './errors/kms-error';
 import { HsmError } from './hsm/binding';
 import { ApiTokens, DEFAULT_SCOPES, isScope, parseExpiry, PROJECT_ID, SCOPES, TOKEN_ID, type Scope } from './kms/api-tokens';
-import { verifyAuditFile } from './log/audit';
 import { isKeySpecName } from './kms/key-specs';
-import { createCliLogger } from './log/logger';
-import { openRuntime, openStore } from './runtime';
-import { AuditLog, type AuditEntry } from './log/audit';
-import { auditFile } from './transport';
+import { createCliLogger, type Logger } from './log/logger';
+import { openAuditKey, openRuntime, openStore } from './runtime';
+import { AuditLog, formatHead, parseHead, readHead, verifyAuditFile, type AuditEntry, type AuditHead, type AuditMacKey } from './log/audit';
+import { auditFile, auditFiles } from './transport';
 import type { Config } from './config/schema';
 
 const USAGE = `usage:
   p11kms token create --project <project_id> [--admin | --scope admin,crypto,read] [--expires 30d|12h|<ISO date>]
   p11kms token list [--project <project_id>]
   p11kms token revoke <token_id>
-  p11kms audit verify [file]
+  p11kms audit verify [file] [--head <head>]...
+  p11kms audit head [file]
   p11kms key create --project <project_id> --alias <name> --spec AES_256|RSA_2048 [--convergent] [--description <text>]`;
 
 class UsageError extends Error {}
@@ -52,12 +54,14 @@ function project(value: string | undefined): string {
  */
 async function audited<T>(
   config: Config,
+  key: AuditMacKey,
+  log: Logger,
   operation: string,
   projectId: string,
   run: () => Promise<T> | T,
   keyOf: (result: T) => { keyId: string; keyVersion: number } | undefined = () => undefined,
 ): Promise<T> {
-  const audit = new AuditLog(auditFile(config, 'cli'), config.auditRequired, config.auditFsync);
+  const audit = new AuditLog(auditFile(config, 'cli'), config.auditRequired, config.auditFsync, { key, log });
   const entry = (outcome: AuditEntry['outcome'], result?: T, errorCode: string | null = null): AuditEntry => ({
     time: new Date().toISOString(),
     project: projectId,
@@ -104,19 +108,27 @@ async function run(argv: string[]): Promise<void> {
       spec: { type: 'string', default: 'AES_256' },
       convergent: { type: 'boolean', default: false },
       description: { type: 'string', default: '' },
+      head: { type: 'string', multiple: true },
     },
     strict: true,
   });
-  if (noun === 'audit' && verb === 'verify') {
-    if (positionals.length > 1) throw new UsageError('audit verify takes at most one file');
-    const file = positionals[0] ?? loadConfig().auditLog;
-    const result = verifyAuditFile(file);
-    if (result.ok) {
-      process.stdout.write(`OK ${result.records} records\n`);
-      return;
+  if (noun === 'audit' && (verb === 'verify' || verb === 'head')) {
+    if (positionals.length > 1) throw new UsageError(`audit ${verb} takes at most one file`);
+    if (verb === 'head' && values.head !== undefined) throw new UsageError('--head is for audit verify');
+    const heads = (values.head ?? []).flatMap((h) => h.split(/\s+/).filter((w) => w.length > 0)).map((h) => {
+      const parsed = parseHead(h);
+      if (!parsed) throw new UsageError(`not a head (as \`p11kms audit head\` prints it): ${h}`);
+      return parsed;
+    });
+    const config = loadConfig();
+    const files = positionals[0] !== undefined ? [positionals[0]] : auditFiles(config);
+    if (positionals[0] !== undefined && heads.length > 1) throw new UsageError('one file takes at most one --head');
+    const audit = openAuditKey(config, createCliLogger('error'));
+    try {
+      process.exitCode = verb === 'head' ? await printHeads(files, audit.key) : await verifyFiles(files, audit.key, heads, positionals[0] !== undefined);
+    } finally {
+      audit.close();
     }
-    process.stdout.write(`BAD line ${result.line}: ${result.reason} (${result.records} records verified before it)\n`);
-    process.exitCode = 1;
     return;
   }
 
@@ -130,10 +142,12 @@ async function run(argv: string[]): Promise<void> {
     const expiresAt = values.expires === undefined ? null : parseExpiry(values.expires);
     if (expiresAt === undefined) throw new UsageError('--expires must be like 30d, 12h, 45m, 90s or a future ISO 8601 date');
     const store = openStore(config);
+    const audit = openAuditKey(config, log);
     try {
-      const { token } = await audited(config, 'token-create', projectId, () => new ApiTokens(store).create(projectId, scopes, expiresAt));
+      const { token } = await audited(config, audit.key, log, 'token-create', projectId, () => new ApiTokens(store).create(projectId, scopes, expiresAt));
       process.stdout.write(`${token}\n`);
     } finally {
+      audit.close();
       await store.close();
     }
     return;
@@ -154,12 +168,14 @@ async function run(argv: string[]): Promise<void> {
     const id = positionals[0];
     if (!id || !TOKEN_ID.test(id)) throw new UsageError('token revoke needs a token id (16 hex, as token list shows)');
     const store = openStore(config);
+    const audit = openAuditKey(config, log);
     try {
-      await audited(config, 'token-revoke', '', async () => {
+      await audited(config, audit.key, log, 'token-revoke', '', async () => {
         if (!(await new ApiTokens(store).revoke(id))) throw new Error(`no active token ${id}`);
       });
       process.stdout.write(`revoked ${id}\n`);
     } finally {
+      audit.close();
       await store.close();
     }
     return;
@@ -175,6 +191,8 @@ async function run(argv: string[]): Promise<void> {
     try {
       const key = await audited(
         config,
+        runtime.auditKey,
+        log,
         'key-create',
         projectId,
         () =>
@@ -204,6 +222,53 @@ async function run(argv: string[]): Promise<void> {
     return;
   }
   throw new UsageError(`unknown command: ${[noun, verb].filter(Boolean).join(' ') || '(none)'}`);
+}
+
+/** `audit head`: one head per file that has a MAC'd record; exit code 1 when one has none. */
+async function printHeads(files: readonly string[], key: AuditMacKey): Promise<number> {
+  let code = files.length === 0 ? 1 : 0;
+  if (files.length === 0) process.stderr.write('p11kms: no audit file\n');
+  for (const file of files) {
+    const head = await readHead(file, key);
+    if (head) process.stdout.write(`${formatHead(head)}\n`);
+    else {
+      process.stderr.write(`p11kms: ${file} holds no record MAC'd by the token\n`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+/**
+ * `audit verify`: each file's chain and MACs, and the heads given: with the data dir's files, each
+ * head goes with the file it names (one that is gone is an error); with one file named, its head
+ * may carry another name (a copy).
+ */
+async function verifyFiles(files: readonly string[], key: AuditMacKey, heads: readonly AuditHead[], named: boolean): Promise<number> {
+  let code = 0;
+  const byName = new Map(heads.map((h) => [h.file, h]));
+  if (files.length === 0 && heads.length === 0) {
+    process.stdout.write('BAD no audit file\n');
+    return 1;
+  }
+  for (const file of files) {
+    const name = path.basename(file);
+    const head = named ? heads[0] : byName.get(name);
+    byName.delete(name);
+    const r = await verifyAuditFile(file, { key, ...(head ? { head } : {}) });
+    if (r.ok) process.stdout.write(`OK ${name}: ${r.records} records, ${r.macs} MACs\n`);
+    else {
+      process.stdout.write(`BAD ${name} line ${r.line}: ${r.reason} (${r.records} records verified before it)\n`);
+      code = 1;
+    }
+  }
+  if (!named) {
+    for (const name of byName.keys()) {
+      process.stdout.write(`BAD ${name}: a head names it but the data dir has no such audit file\n`);
+      code = 1;
+    }
+  }
+  return code;
 }
 
 run(process.argv.slice(2)).catch((e: unknown) => {

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     }
     const sweeper = runsSweeper() ? startSweeper(runtime.services.keys, config.sweepIntervalMs, log) : { stop() {} };
     // Audit trail, rate limits, TLS/mTLS (transport.ts, docs/security.md).
-    const edge = openEdge(config);
+    const edge = openEdge(config, runtime.auditKey, log);
     const server = createServer(createApp(runtime.services, edge), config).listen(config.port, config.host, () => {
       const { port } = server.address() as AddressInfo;
       // Whether data keys exist before their requests is the operator's to know (README, Security model).

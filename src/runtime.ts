@@ -2,6 +2,7 @@
 import type { Services } from './api/services';
 import type { Config } from './config/schema';
 import { syncSoftHsmConf } from './config/softhsm-conf';
+import { AuditKey } from './hsm/audit-key';
 import { HsmError, type Pkcs11Api } from './hsm/binding';
 import { Hsm } from './hsm/hsm';
 import { KeygenProcess } from './hsm/keygen-process';
@@ -28,6 +29,8 @@ export interface Runtime {
   readonly reconciler: Reconciler;
   /** Data keys sealed ahead (KMS_DATAKEY_STOCK), when on. */
   readonly stock: DataKeyStock | undefined;
+  /** The token's HMAC key for the audit trail (made at first need). */
+  readonly auditKey: AuditKey;
   /** Closes the pool (C_Finalize) and the store. Call after in-flight requests have finished. */
   close(): Promise<void>;
 }
@@ -48,16 +51,37 @@ export function openStore(config: Config): MetadataStore {
 }
 
 /**
+ * SoftHSM reads its config file at C_Initialize; the embedded default's lives in the data dir and
+ * follows it when it moves.
+ */
+function useSoftHsmConf(config: Config): void {
+  if (!config.softhsmConf) return;
+  syncSoftHsmConf(config.softhsmConf, config.dataDir);
+  process.env['SOFTHSM2_CONF'] = config.softhsmConf;
+}
+
+/**
+ * The token's audit key alone, on a pool of one session (the CLI's audit records and `audit`
+ * commands). Never fails because the token is missing: its calls then fail, and records go out
+ * without a MAC. Close when done.
+ */
+export function openAuditKey(config: Config, log: Logger): { key: AuditKey; close(): void } {
+  useSoftHsmConf(config);
+  const pool = new SessionPool(
+    { open: moduleLoader(config.pkcs11Module), label: config.tokenLabel, pin: config.pin },
+    { size: 1, waitMs: config.poolWaitMs, retryMaxMs: config.hsmRetryMaxMs },
+    log,
+  );
+  pool.start();
+  return { key: new AuditKey(pool), close: () => pool.close() };
+}
+
+/**
  * Never fails because the token is missing: the pool then starts "down" (every HSM call answers
  * HsmUnavailable, /healthz says why) and keeps trying to reach it with backoff.
  */
 export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = {}): Runtime {
-  // SoftHSM reads its config file at C_Initialize; the embedded default's lives in the data dir and
-  // follows it when it moves.
-  if (config.softhsmConf) {
-    syncSoftHsmConf(config.softhsmConf, config.dataDir);
-    process.env['SOFTHSM2_CONF'] = config.softhsmConf;
-  }
+  useSoftHsmConf(config);
   const store = openStore(config);
   const pool = new SessionPool(
     { open: moduleLoader(config.pkcs11Module, opts.wrapModule), label: config.tokenLabel, pin: config.pin },
@@ -75,6 +99,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     findOffThread: config.findOffThread,
     ...(keygen ? { tokenWriter: keygen } : {}),
   });
+  const auditKey = new AuditKey(pool, { writer: keygen, findOffThread: hsm.findsOffThread });
   const reconciler = new Reconciler(store, hsm, log, config.orphanGraceMs);
   // Every process, not only the sweeper's: each holds its own session copies of CMKs.
   const pruner = setInterval(() => {
@@ -129,6 +154,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     hsm,
     reconciler,
     stock,
+    auditKey,
     async close() {
       clearInterval(pruner);
       stock?.clear();

@@ -3,7 +3,7 @@
  * rate limits, and the HTTP or HTTPS server (KMS_TLS_CERT/KMS_TLS_KEY; with KMS_TLS_CA clients must
  * present a certificate the CA signed, and its subject CN is bound to the token's project).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
@@ -13,7 +13,8 @@ import type { Edge } from './api/middleware/edge';
 import { ProjectRateLimits } from './api/middleware/rate-limit';
 import { workerSlot } from './cluster';
 import type { Config } from './config/schema';
-import { AuditLog } from './log/audit';
+import { AuditLog, type AuditMacKey } from './log/audit';
+import type { Logger } from './log/logger';
 
 /** `audit.log` for one process; `audit-<slot>.log` for worker `slot`, so each chain has one writer. */
 export function auditFile(config: Config, slot: string | undefined = workerSlot()): string {
@@ -22,9 +23,31 @@ export function auditFile(config: Config, slot: string | undefined = workerSlot(
   return `${config.auditLog.slice(0, config.auditLog.length - ext.length)}-${slot}${ext}`;
 }
 
-export function openEdge(config: Config): Edge {
+/**
+ * Every audit file of the data dir: `audit.log` and `audit-<anything>.log` beside it (workers'
+ * slots, the CLI's, other nodes'), for `p11kms audit verify` and `audit head`. Sorted by name.
+ */
+export function auditFiles(config: Config): string[] {
+  const dir = path.dirname(config.auditLog);
+  const ext = path.extname(config.auditLog);
+  const stem = path.basename(config.auditLog, ext);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => n === `${stem}${ext}` || (n.startsWith(`${stem}-`) && n.endsWith(ext) && n.length > stem.length + 1 + ext.length))
+    .sort()
+    .map((n) => path.join(dir, n))
+    .filter((f) => statSync(f).isFile());
+}
+
+/** `key`: the token's audit key, which MACs each batch of records; `log`: where a batch without a MAC is reported. */
+export function openEdge(config: Config, key?: AuditMacKey, log?: Logger): Edge {
   return {
-    audit: new AuditLog(auditFile(config), config.auditRequired, config.auditFsync),
+    audit: new AuditLog(auditFile(config), config.auditRequired, config.auditFsync, { key, log }),
     limits: new ProjectRateLimits({ defaultPerSecond: config.rateLimit, perProject: config.rateLimits, processes: config.workers }),
     mtls: config.tlsCa !== undefined,
   };

@@ -20,6 +20,7 @@ export const C = {
   CKO_PRIVATE_KEY: pkcs11js.CKO_PRIVATE_KEY,
   CKK_AES: pkcs11js.CKK_AES,
   CKK_RSA: pkcs11js.CKK_RSA,
+  CKK_GENERIC_SECRET: pkcs11js.CKK_GENERIC_SECRET,
   CKA_CLASS: pkcs11js.CKA_CLASS,
   CKA_KEY_TYPE: pkcs11js.CKA_KEY_TYPE,
   CKA_TOKEN: pkcs11js.CKA_TOKEN,
@@ -46,6 +47,8 @@ export const C = {
   CKM_AES_CMAC: pkcs11js.CKM_AES_CMAC,
   CKM_RSA_PKCS_KEY_PAIR_GEN: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN,
   CKM_RSA_PKCS_OAEP: pkcs11js.CKM_RSA_PKCS_OAEP,
+  CKM_GENERIC_SECRET_KEY_GEN: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN,
+  CKM_SHA256_HMAC: pkcs11js.CKM_SHA256_HMAC,
   CKU_USER: pkcs11js.CKU_USER,
 } as const;
 
@@ -61,6 +64,9 @@ export type Mechanism =
   | { readonly kind: 'rsa-key-pair-gen' }
   | { readonly kind: 'aes-gcm'; readonly iv: Buffer; readonly aad: Buffer }
   | { readonly kind: 'aes-cmac' }
+  /** A CKK_GENERIC_SECRET key (the audit trail's HMAC key) and HMAC-SHA256 with it. */
+  | { readonly kind: 'generic-secret-key-gen' }
+  | { readonly kind: 'sha256-hmac' }
   // SoftHSM only accepts SHA-1 OAEP without a label (HSM-NOTES.md); context binding is done elsewhere.
   | { readonly kind: 'rsa-oaep-sha1' }
   /** PKCS#1 v1.5 over a DigestInfo the caller built (so RAW and DIGEST inputs share one path). */
@@ -93,6 +99,10 @@ function toRaw(m: Mechanism): pkcs11js.Mechanism {
       return gcmMechanism(m.iv, m.aad);
     case 'aes-cmac':
       return { mechanism: pkcs11js.CKM_AES_CMAC };
+    case 'generic-secret-key-gen':
+      return { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN };
+    case 'sha256-hmac':
+      return { mechanism: pkcs11js.CKM_SHA256_HMAC };
     case 'rsa-oaep-sha1': {
       const parameter: pkcs11js.RsaOAEP = {
         type: pkcs11js.CK_PARAMS_RSA_OAEP,

@@ -66,6 +66,7 @@ process.on('message', (raw: KeygenRequest) => {
     const { mod, session } = token;
     if (job.kind === 'aes') for (const t of job.templates) mod.generateKey(session, { kind: 'aes-key-gen' }, t);
     else if (job.kind === 'rsa') mod.generateKeyPair(session, { kind: 'rsa-key-pair-gen' }, job.publicTemplate, job.privateTemplate);
+    else if (job.kind === 'secret') mod.generateKey(session, { kind: 'generic-secret-key-gen' }, job.template);
     else {
       count = destroyAll(mod, session, job.ids);
       if (count < job.expected) {

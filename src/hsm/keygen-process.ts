@@ -46,6 +46,8 @@ export interface KeygenSource {
 export interface TokenWriter {
   aes(templates: readonly Template[]): Promise<void>;
   rsa(publicTemplate: Template, privateTemplate: Template): Promise<void>;
+  /** A generic secret key (the audit trail's HMAC key). */
+  secret(template: Template): Promise<void>;
   /** Destroys every token object with one of `ids` (`expected` of them, as the caller saw); resolves how many. */
   destroy(ids: readonly Buffer[], expected: number): Promise<number>;
   close(): void;
@@ -86,6 +88,10 @@ export class KeygenProcess implements TokenWriter {
 
   async rsa(publicTemplate: Template, privateTemplate: Template): Promise<void> {
     await this.run({ kind: 'rsa', publicTemplate, privateTemplate });
+  }
+
+  async secret(template: Template): Promise<void> {
+    await this.run({ kind: 'secret', template });
   }
 
   destroy(ids: readonly Buffer[], expected: number): Promise<number> {

@@ -19,6 +19,8 @@ export interface KeygenOpen {
 export type KeygenJob =
   | { readonly kind: 'aes'; readonly templates: readonly Template[] }
   | { readonly kind: 'rsa'; readonly publicTemplate: Template; readonly privateTemplate: Template }
+  /** A generic secret key (the audit trail's HMAC key, audit-key.ts). */
+  | { readonly kind: 'secret'; readonly template: Template }
   | { readonly kind: 'destroy'; readonly ids: readonly Buffer[]; readonly expected: number };
 
 export type KeygenRequest = KeygenOpen | (KeygenJob & { readonly id: number });

@@ -92,3 +92,18 @@ export function rsaCmkTemplates(id: Buffer, label: string): { publicTemplate: Te
     ],
   };
 }
+
+/** The audit trail's HMAC-SHA256 key (audit-key.ts): signing (MAC) and verifying only, never modifiable. */
+export function auditHmacTemplate(id: Buffer, label: string): Template {
+  return [
+    { type: C.CKA_CLASS, value: C.CKO_SECRET_KEY },
+    { type: C.CKA_KEY_TYPE, value: C.CKK_GENERIC_SECRET },
+    { type: C.CKA_VALUE_LEN, value: 32 },
+    ...protectedSecret(id, label),
+    { type: C.CKA_ENCRYPT, value: false },
+    { type: C.CKA_DECRYPT, value: false },
+    { type: C.CKA_SIGN, value: true },
+    { type: C.CKA_VERIFY, value: true },
+    ...noOtherUse,
+  ];
+}

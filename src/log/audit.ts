@@ -1,13 +1,24 @@
 /**
  * The audit trail: one JSON line per key operation (success or failure), separate from the
- * application log, hash-chained so that an edited, inserted or removed line is detected.
+ * application log, hash-chained so that an edited, inserted or removed line is detected, and keyed
+ * by the token so that a chain rebuilt without it is detected too.
  *
  *   hash = hex(sha256(prev_hash + canonical))
+ *   mac  = hex(HMAC-SHA256(token's audit key, "p11kms-audit-v1 <seq> <hash>"))
  *
- * where `canonical` is the record without `hash` serialised as JSON with the fields in the order of
- * AUDIT_FIELDS, and `prev_hash` is the previous line's hash (64 zeros for the first line of a file).
- * `seq` counts from 1 in each file. The line on disk is exactly `canonical` with `,"hash":"…"`
- * appended before the closing brace, so any other edit (whitespace, extra field) is detected too.
+ * where `canonical` is the record without `hash` and `mac` serialised as JSON with the fields in the
+ * order of AUDIT_FIELDS, and `prev_hash` is the previous line's hash (64 zeros for the first line of
+ * a file). `seq` counts from 1 in each file. The line on disk is exactly `canonical` with
+ * `,"hash":"…"` appended before the closing brace, and `,"mac":"…"` after it on the last record of
+ * each batch, so any other edit (whitespace, extra field) is detected too.
+ *
+ * The MAC (src/hsm/audit-key.ts: a non-extractable HMAC key in the token) covers the hash of the
+ * batch's last record, which chains every record before it: one token call per batch, like the one
+ * write and one fdatasync. Anyone can recompute a SHA-256 chain; only a holder of the token can make
+ * a MAC, so a chain rewritten from some record on fails at the first batch it touches. A batch the
+ * token could not MAC (token down) is written without one and covered by the next MAC. Records
+ * removed from the end leave a valid shorter chain: that is what the head (`p11kms audit head`: the
+ * last MAC'd record's seq, hash and MAC), kept off the host, is for.
  *
  * A record is typed: there is no free-form field, so a request body, a token or a plaintext cannot
  * end up in it. Records are group-committed (AuditFileTransport): the service holds each response
@@ -19,8 +30,10 @@
  */
 import { createHash } from 'node:crypto';
 import { close, closeSync, fdatasync, fstatSync, ftruncate, openSync, readFileSync, readSync, write } from 'node:fs';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import TransportStream from 'winston-transport';
+import type { Logger } from './logger';
 
 export type AuditOutcome = 'success' | 'failure';
 
@@ -48,6 +61,20 @@ export interface AuditRecord extends AuditEntry {
   readonly seq: number;
   readonly pid: number;
   readonly hash: string;
+  /** On the last record of a batch the token MAC'd. */
+  readonly mac?: string;
+}
+
+/** The token's audit key (src/hsm/audit-key.ts), as the trail uses it. */
+export interface AuditMacKey {
+  mac(data: Buffer): Promise<Buffer>;
+  /** Throws when the MAC can't be checked (no key, token unreachable). */
+  verify(data: Buffer, mac: Buffer): Promise<boolean>;
+}
+
+/** What the audit key MACs for a record: its place in the chain, which stands for everything up to it. */
+export function macInput(seq: number, hash: string): Buffer {
+  return Buffer.from(`p11kms-audit-v1 ${seq} ${hash}`, 'utf8');
 }
 
 /** Field order of the canonical form (hash excluded). */
@@ -79,17 +106,39 @@ function canonical(r: Canonical): string {
 
 const chain = (prev: string, text: string): string => createHash('sha256').update(prev + text, 'utf8').digest('hex');
 
-const line = (text: string, hash: string): string => `${text.slice(0, -1)},"hash":"${hash}"}`;
+const line = (text: string, hash: string, mac?: string): string =>
+  `${text.slice(0, -1)},"hash":"${hash}"${mac === undefined ? '' : `,"mac":"${mac}"`}}`;
 
-/** The last complete line of a file (reads at most the last 64 KiB). */
+/**
+ * Complete lines of a file from the end, last first, until `stop` says so (reads 64 KiB at a time).
+ * Returns the line `stop` accepted, or undefined.
+ */
+function fromTheEnd(fd: number, stop: (line: string) => boolean): string | undefined {
+  let end = fstatSync(fd).size;
+  let carry = '';
+  while (end > 0) {
+    const n = Math.min(end, 65536);
+    const buf = Buffer.alloc(n);
+    readSync(fd, buf, 0, n, end - n);
+    end -= n;
+    const parts = (buf.toString('latin1') + carry).split('\n');
+    // The first part may be the tail of a line that starts in the previous chunk.
+    carry = end > 0 ? parts.shift()! : '';
+    for (let i = parts.length - 1; i >= 0; i--) {
+      const l = Buffer.from(parts[i]!, 'latin1').toString('utf8');
+      if (l.length > 0 && stop(l)) return l;
+    }
+    if (end === 0 && carry.length > 0) {
+      const l = Buffer.from(carry, 'latin1').toString('utf8');
+      if (stop(l)) return l;
+    }
+  }
+  return undefined;
+}
+
+/** The last complete line of a file. */
 function lastLine(fd: number): string | undefined {
-  const size = fstatSync(fd).size;
-  if (size === 0) return undefined;
-  const n = Math.min(size, 65536);
-  const buf = Buffer.alloc(n);
-  readSync(fd, buf, 0, n, size - n);
-  const lines = buf.toString('utf8').split('\n').filter((l) => l.length > 0);
-  return lines[lines.length - 1];
+  return fromTheEnd(fd, () => true);
 }
 
 /** Most records one write + fdatasync carries (a batch is one buffer: ~350 bytes a record). */
@@ -136,6 +185,19 @@ export const fileIo: AuditIo = {
  * failed write into an error response; `log` is there so the transport also works in an ordinary
  * winston logger.
  */
+export interface AuditOptions {
+  /** The token's audit key; without one, records are chained only (tests of the chain itself). */
+  readonly key?: AuditMacKey | undefined;
+  /** Where a batch written without a MAC is reported (once per outage). */
+  readonly log?: Logger | undefined;
+}
+
+/**
+ * Longest a batch waits for its MAC: a token that doesn't answer must not hold every response;
+ * the batch goes out without one and the next MAC covers it.
+ */
+const MAC_WAIT_MS = 2000;
+
 export class AuditFileTransport extends TransportStream {
   private readonly fd: number;
   /** A regular file (not a device or pipe): its size is tracked and a failed write is cut off. */
@@ -154,11 +216,15 @@ export class AuditFileTransport extends TransportStream {
   private ok = true;
   private batches = 0;
   private records = 0;
+  private macs = 0;
+  /** The last batch went out without a MAC (reported once until one is MAC'd again). */
+  private unkeyed = false;
 
   constructor(
     readonly file: string,
     private readonly fsync: boolean,
     private readonly io: AuditIo = fileIo,
+    private readonly options: AuditOptions = {},
   ) {
     super();
     this.fd = openSync(file, 'a+', 0o600);
@@ -185,9 +251,9 @@ export class AuditFileTransport extends TransportStream {
     return this.ok;
   }
 
-  /** Records and batches written so far by this writer (one write + one fdatasync per batch). */
-  get stats(): { readonly records: number; readonly batches: number } {
-    return { records: this.records, batches: this.batches };
+  /** Records, batches and MACs written so far by this writer (one write, one fdatasync and one MAC per batch). */
+  get stats(): AuditStats {
+    return { records: this.records, batches: this.batches, macs: this.macs };
   }
 
   /** Queues one record; settles when it is durably appended, or rejects when its batch failed. */
@@ -225,14 +291,18 @@ export class AuditFileTransport extends TransportStream {
     let seq = this.seq;
     let prev = this.prev;
     const out: AuditRecord[] = [];
-    let text = '';
+    const texts: string[] = [];
     for (const q of batch) {
       const body: Canonical = { ...q.entry, seq: ++seq, pid };
       const c = canonical(body);
       prev = chain(prev, c);
-      text += `${line(c, prev)}\n`;
+      texts.push(c);
       out.push({ ...body, hash: prev });
     }
+    const mac = await this.macOf(seq, prev);
+    if (mac !== undefined) out[out.length - 1] = { ...out[out.length - 1]!, mac };
+    let text = '';
+    for (let i = 0; i < out.length; i++) text += `${line(texts[i]!, out[i]!.hash, out[i]!.mac)}\n`;
     const buf = Buffer.from(text, 'utf8');
     try {
       if (this.dirty && this.regular) await this.io.ftruncate(this.fd, this.size);
@@ -252,7 +322,37 @@ export class AuditFileTransport extends TransportStream {
     this.ok = true;
     this.batches += 1;
     this.records += batch.length;
+    if (mac !== undefined) this.macs += 1;
     batch.forEach((q, i) => q.resolve(out[i]!));
+  }
+
+  /** The token's MAC of the batch's last record, or undefined when it can't be had in time (reported). */
+  private async macOf(seq: number, hash: string): Promise<string | undefined> {
+    const key = this.options.key;
+    if (!key) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), MAC_WAIT_MS)));
+    const made = key.mac(macInput(seq, hash));
+    try {
+      const mac = await Promise.race([made, late]);
+      if (mac === 'late') throw new Error(`no answer within ${MAC_WAIT_MS} ms`);
+      if (this.unkeyed) this.options.log?.info('audit records are MACed by the token again', { file: this.file, seq });
+      this.unkeyed = false;
+      return mac.toString('hex');
+    } catch (e) {
+      made.catch(() => undefined);
+      if (!this.unkeyed) {
+        this.options.log?.warn('audit batch written without a MAC: the token could not make one; the next MAC covers it', {
+          file: this.file,
+          seq,
+          error: e instanceof Error ? e.message : 'unknown',
+        });
+      }
+      this.unkeyed = true;
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   override log(info: unknown, next: () => void): void {
@@ -274,6 +374,13 @@ export class AuditFileTransport extends TransportStream {
   }
 }
 
+export interface AuditStats {
+  readonly records: number;
+  readonly batches: number;
+  /** Batches MAC'd by the token. */
+  readonly macs: number;
+}
+
 export class AuditLog {
   private readonly transport: AuditFileTransport;
 
@@ -282,8 +389,9 @@ export class AuditLog {
     /** Whether a request whose record cannot be written fails (KMS_AUDIT_REQUIRED). */
     readonly required: boolean,
     fsync = true,
+    options: AuditOptions = {},
   ) {
-    this.transport = new AuditFileTransport(file, fsync);
+    this.transport = new AuditFileTransport(file, fsync, fileIo, options);
   }
 
   get file(): string {
@@ -295,7 +403,7 @@ export class AuditLog {
     return this.transport.healthy;
   }
 
-  get stats(): { readonly records: number; readonly batches: number } {
+  get stats(): AuditStats {
     return this.transport.stats;
   }
 
@@ -343,30 +451,128 @@ export function parseRecord(text: string): AuditRecord | undefined {
     (r['outcome'] === 'success' || r['outcome'] === 'failure') &&
     strOrNull('errorCode') &&
     typeof r['hash'] === 'string' &&
-    /^[0-9a-f]{64}$/.test(r['hash']);
-  if (!ok || Object.keys(r).length !== AUDIT_FIELDS.length + 1) return undefined;
+    /^[0-9a-f]{64}$/.test(r['hash']) &&
+    (r['mac'] === undefined || (typeof r['mac'] === 'string' && /^[0-9a-f]{64}$/.test(r['mac'])));
+  if (!ok || Object.keys(r).length !== AUDIT_FIELDS.length + (r['mac'] === undefined ? 1 : 2)) return undefined;
   return r as unknown as AuditRecord;
 }
 
-export type VerifyResult = { ok: true; records: number } | { ok: false; records: number; line: number; reason: string };
+/** The last MAC'd record of a file, to be kept off the host: `p11kms audit verify --head` then also detects records removed from the end. */
+export interface AuditHead {
+  /** The file's name (without its directory: the data dir may move). */
+  readonly file: string;
+  readonly seq: number;
+  readonly hash: string;
+  readonly mac: string;
+}
 
-/** Checks a whole file: every line a record, seq 1, 2, 3…, each hash chained to the previous line's. */
-export function verifyAuditFile(file: string): VerifyResult {
+/** `<file>:<seq>:<hash>:<mac>`, one word, for a command line. */
+export function formatHead(h: AuditHead): string {
+  return `${h.file}:${h.seq}:${h.hash}:${h.mac}`;
+}
+
+export function parseHead(text: string): AuditHead | undefined {
+  const m = /^(.+):([1-9][0-9]*):([0-9a-f]{64}):([0-9a-f]{64})$/.exec(text.trim());
+  if (!m || !Number.isSafeInteger(Number(m[2]))) return undefined;
+  return { file: m[1]!, seq: Number(m[2]), hash: m[3]!, mac: m[4]! };
+}
+
+/** The file's last MAC'd record as a head, its MAC checked with the token; undefined when the file holds none. */
+export async function readHead(file: string, key: AuditMacKey): Promise<AuditHead | undefined> {
+  const fd = openSync(file, 'r');
+  let found: AuditRecord | undefined;
+  try {
+    fromTheEnd(fd, (l) => {
+      const r = parseRecord(l);
+      if (r?.mac === undefined) return false;
+      found = r;
+      return true;
+    });
+  } finally {
+    closeSync(fd);
+  }
+  if (found?.mac === undefined) return undefined;
+  if (!(await key.verify(macInput(found.seq, found.hash), Buffer.from(found.mac, 'hex')))) {
+    throw new Error(`the MAC of record ${found.seq} of ${file} is not the token's: run \`p11kms audit verify\``);
+  }
+  return { file: path.basename(file), seq: found.seq, hash: found.hash, mac: found.mac };
+}
+
+export type VerifyResult =
+  | { ok: true; records: number; macs: number }
+  | { ok: false; records: number; line: number; reason: string };
+
+export interface VerifyOptions {
+  /** Check the MACs with the token's audit key; without it only the chain is checked. */
+  readonly key?: AuditMacKey;
+  /** A head kept off the host: the file must still hold that record, unchanged. */
+  readonly head?: AuditHead;
+}
+
+/**
+ * Checks a whole file: every line a record, seq 1, 2, 3…, each hash chained to the previous
+ * line's; with the key, every MAC the token's and every record covered by a MAC after it (a MAC
+ * covers the whole chain up to its record); with a head, that record still there, unchanged. A
+ * failure names the first line not vouched for: a record edited in place breaks the chain there;
+ * a chain rebuilt from some record on fails at the first record of the first batch whose MAC it
+ * broke.
+ */
+export async function verifyAuditFile(file: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
   const text = readFileSync(file, 'utf8');
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   else if (lines.length > 0) return { ok: false, records: lines.length - 1, line: lines.length, reason: 'incomplete last line' };
+  const { key, head } = opts;
   let prev = GENESIS;
+  /** Lines up to here are covered by a MAC the token made. */
+  let covered = 0;
+  let macs = 0;
+  let headHash: string | undefined;
   for (let i = 0; i < lines.length; i++) {
     const at = i + 1;
     const r = parseRecord(lines[i]!);
     if (!r) return { ok: false, records: i, line: at, reason: 'not an audit record' };
-    const { hash, ...rest } = r;
+    const { hash, mac, ...rest } = r;
     const text = canonical(rest);
-    if (line(text, hash) !== lines[i]) return { ok: false, records: i, line: at, reason: 'not in canonical form' };
+    if (line(text, hash, mac) !== lines[i]) return { ok: false, records: i, line: at, reason: 'not in canonical form' };
     if (r.seq !== at) return { ok: false, records: i, line: at, reason: `sequence number ${r.seq} where ${at} was expected` };
     if (chain(prev, text) !== hash) return { ok: false, records: i, line: at, reason: 'hash does not match the record and the previous hash' };
     prev = hash;
+    if (head && r.seq === head.seq) headHash = hash;
+    if (key && mac !== undefined) {
+      if (!(await key.verify(macInput(r.seq, hash), Buffer.from(mac, 'hex')))) {
+        return {
+          ok: false,
+          records: covered,
+          line: covered + 1,
+          reason: `the MAC at line ${at} is not the token's: records ${covered + 1} to ${at} were rewritten or made without the token`,
+        };
+      }
+      covered = at;
+      macs++;
+    }
   }
-  return { ok: true, records: lines.length };
+  if (key && covered < lines.length) {
+    return {
+      ok: false,
+      records: covered,
+      line: covered + 1,
+      reason: `no MAC after line ${covered}: the last ${lines.length - covered} records are not vouched for by the token (written while it was unreachable, or made without it)`,
+    };
+  }
+  if (head) {
+    if (key && !(await key.verify(macInput(head.seq, head.hash), Buffer.from(head.mac, 'hex')))) {
+      return { ok: false, records: lines.length, line: Math.min(head.seq, lines.length + 1), reason: "the head's MAC is not the token's" };
+    }
+    if (headHash === undefined) {
+      return {
+        ok: false,
+        records: lines.length,
+        line: lines.length + 1,
+        reason: `the head names record ${head.seq} but the file ends at record ${lines.length}: records were removed from the end`,
+      };
+    }
+    if (headHash !== head.hash) return { ok: false, records: head.seq - 1, line: head.seq, reason: `record ${head.seq} is not the one the head names` };
+  }
+  return { ok: true, records: lines.length, macs };
 }

@@ -39,10 +39,10 @@ const records = (): Rec[] =>
 const byRequest = (id: string): Rec[] => records().filter((r) => r.requestId === id);
 const tokenId = (token: string): string => token.split('_')[1]!;
 
-/** `p11kms audit verify <file>`: exit code and stdout. */
-function verify(file: string): { code: number; out: string } {
+/** `p11kms audit verify <file>` with the fixture's token (MACs): exit code and stdout. */
+function verify(file: string, env: NodeJS.ProcessEnv = f.server.env): { code: number; out: string } {
   try {
-    const out = execFileSync(process.execPath, [path.join(ROOT, 'bin/p11kms.js'), 'audit', 'verify', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(process.execPath, [path.join(ROOT, 'bin/p11kms.js'), 'audit', 'verify', file], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     return { code: 0, out };
   } catch (e) {
     const err = e as { status: number; stdout: string };
@@ -150,7 +150,7 @@ describe('audit trail', () => {
     const n = records().length;
     const { code, out } = verify(auditPath);
     assert.equal(code, 0, out);
-    assert.equal(out.trim(), `OK ${n} records`);
+    assert.match(out.trim(), new RegExp(`^OK audit\\.log: ${n} records, \\d+ MACs$`));
     assert.ok(records().every((r, i) => r.seq === i + 1));
   });
 
@@ -263,7 +263,7 @@ describe('audit write failures', () => {
       assert.equal(recs.filter((r) => r.requestId.startsWith('mid-fail-')).length, 0, 'no record of a failed batch is in the file');
       assert.equal(recs[0]?.requestId, 'mid-ok-0');
       assert.equal(recs[recs.length - 1]?.requestId, ok.headers.get('x-request-id'));
-      const v = verify(file);
+      const v = verify(file, s.env);
       assert.equal(v.code, 0, v.out);
       assert.match(s.logs(), /audit record could not be written/);
     } finally {
