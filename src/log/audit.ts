@@ -121,16 +121,13 @@ function fromTheEnd(fd: number, stop: (line: string) => boolean): string | undef
     const buf = Buffer.alloc(n);
     readSync(fd, buf, 0, n, end - n);
     end -= n;
+    // Latin-1 keeps every byte as one character: a chunk boundary can't split a character.
     const parts = (buf.toString('latin1') + carry).split('\n');
-    // The first part may be the tail of a line that starts in the previous chunk.
+    // Unless this chunk starts the file, its first part may continue a line of the chunk before it.
     carry = end > 0 ? parts.shift()! : '';
     for (let i = parts.length - 1; i >= 0; i--) {
       const l = Buffer.from(parts[i]!, 'latin1').toString('utf8');
       if (l.length > 0 && stop(l)) return l;
-    }
-    if (end === 0 && carry.length > 0) {
-      const l = Buffer.from(carry, 'latin1').toString('utf8');
-      if (stop(l)) return l;
     }
   }
   return undefined;
@@ -545,7 +542,7 @@ export async function verifyAuditFile(file: string, opts: VerifyOptions = {}): P
           ok: false,
           records: covered,
           line: covered + 1,
-          reason: `the MAC at line ${at} is not the token's: records ${covered + 1} to ${at} were rewritten or made without the token`,
+          reason: `the MAC at line ${at} is not the token's: ${covered + 1 === at ? `record ${at} was` : `records ${covered + 1} to ${at} were`} rewritten or made without the token`,
         };
       }
       covered = at;

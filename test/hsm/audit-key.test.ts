@@ -140,6 +140,14 @@ describe('audit records MACed by the token', () => {
     const head = await readHead(file, runtime.auditKey);
     const last = JSON.parse(readFileSync(file, 'utf8').trim().split('\n').pop()!) as { seq: number; hash: string; mac: string };
     assert.deepEqual(head, { file: 'outage.log', seq: last.seq, hash: last.hash, mac: last.mac });
+    // A file of several 64 KiB chunks, read from the end.
+    assert.equal((await readHead(path.join(dataDir, 'many.log'), runtime.auditKey))?.seq, 701);
+    // A writer that reopens the file goes on from its last (MAC'd) record.
+    const again = open('many.log');
+    await again.write(entry(701));
+    await again.close();
+    const v = await verifyAuditFile(path.join(dataDir, 'many.log'), { key: runtime.auditKey });
+    assert.equal(v.ok && v.records, 702);
     const forged = path.join(dataDir, 'forged.log');
     writeFileSync(forged, readFileSync(file, 'utf8').replace(last.mac, last.mac.replace(/^./, (c) => (c === '0' ? '1' : '0'))));
     await assert.rejects(readHead(forged, runtime.auditKey), /is not the token's/);
