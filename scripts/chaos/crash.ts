@@ -14,6 +14,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { TestServer, type Reply } from '../../test/helpers/server';
 import { TokenView } from '../../test/helpers/token';
+import { until } from '../../test/helpers/wait';
 
 export interface CrashOptions {
   readonly rounds: number;
@@ -112,8 +113,11 @@ export async function runCrashScenario(opts: CrashOptions): Promise<CrashReport>
   const issued: Issued[] = [];
   let seq = 0;
 
+  /** Successful answers so far. */
+  let answered = 0;
   const count = (r: Reply | undefined) => {
     report.requests++;
+    if (r && r.status < 300) answered++;
     const code = r === undefined ? 'connection-error' : `${r.status} ${r.body?.code ?? r.body?.error?.error_code ?? ''}`.trim();
     report.byCode[code] = (report.byCode[code] ?? 0) + 1;
     if (r && r.status >= 500 && r.status !== 503) report.problems.push(`HTTP ${r.status} during load: ${r.text.slice(0, 200)}`);
@@ -296,7 +300,11 @@ export async function runCrashScenario(opts: CrashOptions): Promise<CrashReport>
       const workers = Array.from({ length: opts.concurrency }, async () => {
         while (!stop) await oneOp();
       });
+      // A random time, but never before some of the load got through: on a loaded machine a
+      // whole window can pass before the first answer, and a round would then test nothing.
+      const answeredBefore = answered;
       await sleep(killAt);
+      await until('some answers before the kill', () => answered - answeredBefore >= opts.concurrency, { everyMs: 10 });
       await server.kill('SIGKILL');
       report.kills++;
       stop = true;
