@@ -3,14 +3,17 @@
 # OS packages, npm dependencies, the TypeScript build and (for the embedded default) a dev token.
 # Each step is skipped when its result is already there, so a second run takes seconds.
 #   --no-token   stop before creating the dev token (the Docker build uses this)
+#   --postgres   also install PostgreSQL's server binaries (the tests start their own server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "[setup] $*" >&2; }
 
 make_token=1
+postgres=0
 for arg in "$@"; do
   case "$arg" in
     --no-token) make_token=0 ;;
+    --postgres) postgres=1 ;;
     *) say "unknown argument $arg"; exit 2 ;;
   esac
 done
@@ -25,6 +28,10 @@ apt_pkgs=()
 # The embedded default needs SoftHSMv2; a real HSM (KMS_PKCS11_MODULE) brings its own module.
 if [ -z "${KMS_PKCS11_MODULE:-}" ] && ! command -v softhsm2-util >/dev/null; then apt_pkgs+=(softhsm2); fi
 command -v pkcs11-tool >/dev/null || apt_pkgs+=(opensc)
+# Debian's postgresql puts initdb and pg_ctl under /usr/lib/postgresql/<version>/bin.
+if [ "$postgres" = 1 ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && ! command -v initdb >/dev/null; then
+  apt_pkgs+=(postgresql)
+fi
 
 deps_stamp=node_modules/.package-lock.json
 need_deps=0

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `npm test`: the same set-up as `npm start`, then the whole suite on a real SoftHSM token.
-# Each test file makes its own throw-away data dir (token + store) under $TMPDIR.
+# Each test file makes its own throw-away data dir (token + store) under $TMPDIR, and the
+# PostgreSQL tests their own server (test/helpers/postgres.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --no-token
+bash scripts/setup.sh --no-token --postgres
 shopt -s globstar nullglob
 files=(dist/test/**/*.test.js)
 [ ${#files[@]} -gt 0 ] || { echo "[test] no test files found" >&2; exit 1; }

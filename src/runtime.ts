@@ -16,6 +16,7 @@ import { Keys } from './kms/keys';
 import { Signing } from './kms/signing';
 import type { Logger } from './log/logger';
 import { Reconciler } from './store/reconcile';
+import { PgStore, type PgStoreOptions } from './store/postgres';
 import { SqliteStore } from './store/sqlite';
 import type { MetadataStore } from './store/store';
 
@@ -46,8 +47,9 @@ export interface RuntimeOptions {
   readonly wrapModule?: (m: Pkcs11Api) => Pkcs11Api;
 }
 
-export function openStore(config: Config): MetadataStore {
-  return new SqliteStore(config.dbPath);
+/** `KMS_DB=postgres://…` (or postgresql://) selects PostgreSQL; anything else is a SQLite file. */
+export function openStore(config: Config, opts: PgStoreOptions = {}): MetadataStore {
+  return /^postgres(ql)?:\/\//.test(config.dbPath) ? new PgStore(config.dbPath, opts) : new SqliteStore(config.dbPath);
 }
 
 /**

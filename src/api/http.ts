@@ -7,6 +7,7 @@ import { badRequest, KmsError } from '../errors/kms-error';
 import type { Logger } from '../log/logger';
 import type { ApiTokens, Principal, Scope } from '../kms/api-tokens';
 import { inFlight } from '../in-flight';
+import { StoreUnavailable } from '../store/store';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -169,6 +170,7 @@ export function toKmsError(e: unknown, log: Logger, requestId: string): KmsError
     if (e.type === 'entity.parse.failed') return badRequest('Invalid JSON in the request body.', { reason: 'malformed-json' });
     return badRequest('The request body could not be read.', { reason: 'malformed-json' });
   }
+  if (e instanceof StoreUnavailable) return new KmsError('StoreUnavailable', 'The service is not available. Try again later.');
   if (e instanceof HsmError) {
     const cls = classify(e.ckrName);
     log.error('hsm call failed', { requestId, ckr: e.ckrName, method: e.method, class: cls });

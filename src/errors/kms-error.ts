@@ -21,6 +21,8 @@ export type KmsErrorCode =
   | 'InvalidCiphertext'
   | 'Throttled'
   | 'HsmUnavailable'
+  /** The metadata store (PostgreSQL) can't be reached; nothing was changed. */
+  | 'StoreUnavailable'
   | 'Internal';
 
 /** Why a request was refused as bad input; dialects with per-field codes (Huawei) use it. */

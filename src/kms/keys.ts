@@ -294,9 +294,15 @@ export class Keys {
   /**
    * One pass of the background work, run from stored state so it survives restarts:
    * destroy keys whose deletion window ended, finish purges a crash interrupted, remove versions a
-   * crash left half-made, and rotate keys whose automatic rotation is due.
+   * crash left half-made, and rotate keys whose automatic rotation is due. Nodes sharing a store
+   * take turns (MetadataStore.exclusive): a pass while another node's runs is skipped.
    */
-  async sweep(): Promise<{ deleted: number; rotated: number; orphansDestroyed?: number }> {
+  async sweep(): Promise<{ deleted: number; rotated: number; orphansDestroyed?: number; skipped?: true }> {
+    const pass = await this.store.exclusive('sweep', () => this.sweepPass());
+    return pass.ran ? pass.value : { deleted: 0, rotated: 0, skipped: true };
+  }
+
+  private async sweepPass(): Promise<{ deleted: number; rotated: number; orphansDestroyed?: number }> {
     const now = this.clock.now();
     let deleted = 0;
     for (const key of await this.store.dueForDeletion(now)) {

@@ -1,14 +1,14 @@
 import Database from 'better-sqlite3';
-import { isKeySpecName } from '../kms/key-specs';
 import { ReadCache } from './read-cache';
+import { toGrant, toKey, toToken, toVersion, type GrantRow, type KeyRow, type TokenRow, type VersionRow } from './rows';
 import {
   AliasTaken,
   type ApiTokenRecord,
   type GrantRecord,
   type KeyPage,
   type KeyRecord,
+  type Exclusive,
   type KeyState,
-  type KeyUsage,
   type MetadataStore,
   type NewKeyRecord,
   type Tag,
@@ -86,111 +86,6 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX grants_grantee ON grants (grantee_project, key_id);
    CREATE INDEX grants_retiring ON grants (retiring_project);`,
 ];
-
-interface KeyRow {
-  num: number;
-  key_id: string;
-  key_tag: string;
-  project_id: string;
-  alias: string;
-  description: string;
-  spec: string;
-  usage: string;
-  convergent: number;
-  state: string;
-  state_changed_at: number;
-  current_version: number;
-  created_at: number;
-  deletion_date: number | null;
-  rotation_enabled: number;
-  rotation_interval_days: number;
-  last_rotation_at: number | null;
-  rotation_count: number;
-}
-
-interface VersionRow {
-  version: number;
-  state: string;
-  created_at: number;
-  state_changed_at: number;
-}
-
-interface TokenRow {
-  id: string;
-  project_id: string;
-  secret_hash: Buffer;
-  admin: number;
-  created_at: number;
-  revoked_at: number | null;
-  scopes: string | null;
-  expires_at: number | null;
-}
-
-interface GrantRow {
-  grant_id: string;
-  key_id: string;
-  owner_project: string;
-  grantee_project: string;
-  operations: string;
-  name: string;
-  retiring_project: string;
-  issuing_project: string;
-  created_at: number;
-}
-
-const toToken = (r: TokenRow): ApiTokenRecord => ({
-  id: r.id,
-  projectId: r.project_id,
-  secretHash: r.secret_hash,
-  admin: r.admin === 1,
-  createdAt: r.created_at,
-  revokedAt: r.revoked_at,
-  scopes: r.scopes === null ? (r.admin === 1 ? ['admin', 'crypto', 'read'] : ['crypto', 'read']) : r.scopes.split(',').filter(Boolean),
-  expiresAt: r.expires_at,
-});
-
-const toGrant = (r: GrantRow): GrantRecord => ({
-  grantId: r.grant_id,
-  keyId: r.key_id,
-  ownerProject: r.owner_project,
-  granteeProject: r.grantee_project,
-  operations: r.operations.split(',').filter(Boolean),
-  name: r.name,
-  retiringProject: r.retiring_project,
-  issuingProject: r.issuing_project,
-  createdAt: r.created_at,
-});
-
-function toKey(r: KeyRow): KeyRecord {
-  if (!isKeySpecName(r.spec)) throw new Error(`store holds an unknown key spec for ${r.key_id}`);
-  return {
-    keyId: r.key_id,
-    num: r.num,
-    keyTag: r.key_tag,
-    projectId: r.project_id,
-    alias: r.alias,
-    description: r.description,
-    spec: r.spec,
-    usage: r.usage as KeyUsage,
-    convergent: r.convergent === 1,
-    state: r.state as KeyState,
-    stateChangedAt: r.state_changed_at,
-    currentVersion: r.current_version,
-    createdAt: r.created_at,
-    deletionDate: r.deletion_date,
-    rotationEnabled: r.rotation_enabled === 1,
-    rotationIntervalDays: r.rotation_interval_days,
-    lastRotationAt: r.last_rotation_at,
-    rotationCount: r.rotation_count,
-  };
-}
-
-const toVersion = (r: VersionRow): VersionRecord => ({
-  version: r.version,
-  state: r.state as VersionState,
-  createdAt: r.created_at,
-  stateChangedAt: r.state_changed_at,
-});
 
 /** Thrown inside promoteVersion's transaction to roll it back. */
 class NotPromoted extends Error {}
@@ -495,6 +390,10 @@ export class SqliteStore implements MetadataStore {
 
   async deleteGrant(grantId: string): Promise<boolean> {
     return this.q(`DELETE FROM grants WHERE grant_id = ?`).run(grantId).changes === 1;
+  }
+
+  async exclusive<T>(_name: string, fn: () => Promise<T>): Promise<Exclusive<T>> {
+    return { ran: true, value: await fn() };
   }
 
   async close(): Promise<void> {

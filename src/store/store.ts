@@ -1,6 +1,7 @@
 /**
  * The metadata store contract. It holds names, states, versions and tags of keys and the hashes of
- * API tokens; never key material. SQLite (sqlite.ts) is the embedded default.
+ * API tokens; never key material. SQLite (sqlite.ts) is the embedded default; PostgreSQL
+ * (postgres.ts) serves several nodes.
  *
  * Every method is asynchronous because a networked store must be; an embedded one answers from
  * already-resolved promises, so its callers pay a microtask, not a round trip.
@@ -144,7 +145,23 @@ export interface MetadataStore {
   /** Whether `granteeProject` holds a grant on the key that names `operation`. */
   granted(keyId: string, granteeProject: string, operation: string): Promise<boolean>;
   deleteGrant(grantId: string): Promise<boolean>;
+
+  /**
+   * Runs `fn` unless another process sharing the store runs work of the same name (the sweep):
+   * PostgreSQL takes an advisory lock; SQLite runs it (one machine: cluster.ts elects its sweeper).
+   */
+  exclusive<T>(name: string, fn: () => Promise<T>): Promise<Exclusive<T>>;
   close(): Promise<void>;
+}
+
+export type Exclusive<T> = { readonly ran: true; readonly value: T } | { readonly ran: false };
+
+/** The store can't be reached (a networked store is down or restarting): 503, try again. */
+export class StoreUnavailable extends Error {
+  override readonly name = 'StoreUnavailable';
+  constructor() {
+    super('The metadata store is not reachable.');
+  }
 }
 
 export class AliasTaken extends Error {

@@ -22,6 +22,7 @@ const TABLE: Readonly<Record<KmsErrorCode, { status: number; code: string }>> = 
   // What Huawei's API gateway answers when a throttling threshold is reached.
   Throttled: { status: 429, code: 'APIGW.0308' },
   HsmUnavailable: { status: 503, code: 'KMS.0104' },
+  StoreUnavailable: { status: 503, code: 'KMS.0104' },
   Internal: { status: 500, code: 'KMS.0103' },
 };
 

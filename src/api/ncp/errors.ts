@@ -21,6 +21,7 @@ const TABLE: Readonly<Record<KmsErrorCode, { status: number; code: string }>> = 
   InvalidCiphertext: { status: 400, code: 'INVALID_REQUEST' },
   Throttled: { status: 429, code: 'TOO_MANY_REQUESTS' },
   HsmUnavailable: { status: 503, code: 'SERVICE_UNAVAILABLE' },
+  StoreUnavailable: { status: 503, code: 'SERVICE_UNAVAILABLE' },
   Internal: { status: 500, code: 'INTERNAL_SERVER_ERROR' },
 };
 
