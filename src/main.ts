@@ -10,6 +10,8 @@ import { ConfigError, loadConfig } from './config/load';
 import { HsmError } from './hsm/binding';
 import { createLogger, type Logger } from './log/logger';
 import { openRuntime, openStore } from './runtime';
+import { RATE_LIMIT_TABLE } from './store/pg-migrations';
+import { PgStore } from './store/postgres';
 import { startSweeper } from './kms/sweeper';
 import { isClusterPrimary, runPrimary, runsSweeper } from './cluster';
 
@@ -34,7 +36,7 @@ async function main(): Promise<void> {
     }
     const sweeper = runsSweeper() ? startSweeper(runtime.services.keys, config.sweepIntervalMs, log) : { stop() {} };
     // Audit trail, rate limits, TLS/mTLS (transport.ts, docs/security.md).
-    const edge = openEdge(config, runtime.auditKey, log);
+    const edge = openEdge(config, runtime.auditKey, log, runtime.store instanceof PgStore ? { pool: runtime.store.sharedPool, table: RATE_LIMIT_TABLE } : undefined);
     const server = createServer(createApp(runtime.services, edge), config).listen(config.port, config.host, () => {
       const { port } = server.address() as AddressInfo;
       // Whether data keys exist before their requests is the operator's to know (README, Security model).

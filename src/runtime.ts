@@ -28,6 +28,7 @@ export interface Runtime {
   readonly pool: SessionPool;
   readonly hsm: Hsm;
   readonly reconciler: Reconciler;
+  readonly store: MetadataStore;
   /** Data keys sealed ahead (KMS_DATAKEY_STOCK), when on. */
   readonly stock: DataKeyStock | undefined;
   /** The token's HMAC key for the audit trail (made at first need). */
@@ -84,7 +85,9 @@ export function openAuditKey(config: Config, log: Logger): { key: AuditKey; clos
  */
 export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = {}): Runtime {
   useSoftHsmConf(config);
-  const store = openStore(config);
+  const store = openStore(config, {
+    onFeed: (up) => (up ? log.info('store change feed listening') : log.warn('store change feed lost; reading through to the database until it is back')),
+  });
   const pool = new SessionPool(
     { open: moduleLoader(config.pkcs11Module, opts.wrapModule), label: config.tokenLabel, pin: config.pin },
     { size: config.poolSize, waitMs: config.poolWaitMs, retryMaxMs: config.hsmRetryMaxMs },
@@ -155,6 +158,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     pool,
     hsm,
     reconciler,
+    store,
     stock,
     auditKey,
     async close() {

@@ -30,7 +30,8 @@ export function auditFile(config: Config, slot: string | undefined = workerSlot(
 export function auditFiles(config: Config): string[] {
   const dir = path.dirname(config.auditLog);
   const ext = path.extname(config.auditLog);
-  const stem = path.basename(config.auditLog, ext);
+  // A node's own file is audit-<node id>.log (config/load.ts): the data dir's files start with 'audit'.
+  const stem = path.basename(config.auditLog, ext).replace(new RegExp(`-${config.nodeId.replace(/[.]/g, '\\.')}$`), '');
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -44,11 +45,20 @@ export function auditFiles(config: Config): string[] {
     .filter((f) => statSync(f).isFile());
 }
 
-/** `key`: the token's audit key, which MACs each batch of records; `log`: where a batch without a MAC is reported. */
-export function openEdge(config: Config, key?: AuditMacKey, log?: Logger): Edge {
+/**
+ * `key`: the token's audit key, which MACs each batch of records; `log`: where a batch without a MAC
+ * is reported; `sharedLimits`: the PostgreSQL store's pool, so that every node counts a project's
+ * requests in one place.
+ */
+export function openEdge(config: Config, key?: AuditMacKey, log?: Logger, sharedLimits?: { readonly pool: unknown; readonly table: string }): Edge {
   return {
     audit: new AuditLog(auditFile(config), config.auditRequired, config.auditFsync, { key, log }),
-    limits: new ProjectRateLimits({ defaultPerSecond: config.rateLimit, perProject: config.rateLimits, processes: config.workers }),
+    limits: new ProjectRateLimits({
+      defaultPerSecond: config.rateLimit,
+      perProject: config.rateLimits,
+      processes: config.workers,
+      ...(sharedLimits ? { shared: sharedLimits } : {}),
+    }),
     mtls: config.tlsCa !== undefined,
   };
 }

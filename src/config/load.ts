@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import path from 'node:path';
 import Ajv from 'ajv';
 import { PACKAGE_ROOT } from './package-root';
@@ -76,6 +76,12 @@ function checkTransport(c: Config): void {
   }
 }
 
+/** KMS_NODE_ID, or the host name made to fit the pattern (a host name may be longer, or odd). */
+function nodeId(value: string | undefined): string {
+  if (value !== undefined && value !== '') return value;
+  return hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'node';
+}
+
 /** Reads the environment once, validates it against ConfigSchema and freezes the result. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = env['KMS_DATA_DIR'] ? path.resolve(env['KMS_DATA_DIR']) : path.join(PACKAGE_ROOT, 'data');
@@ -83,6 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const pkcs11Module = env['KMS_PKCS11_MODULE'] || SOFTHSM_MODULES.find((p) => existsSync(p)) || SOFTHSM_MODULES[0]!;
   const candidate: Config = {
     dataDir,
+    nodeId: nodeId(env['KMS_NODE_ID']),
     host: env['HOST'] || '127.0.0.1',
     port: int('PORT', env['PORT'], 8080),
     pkcs11Module,
@@ -106,7 +113,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workers: workers(env['KMS_WORKERS']),
     rateLimit: int('KMS_RATE_LIMIT', env['KMS_RATE_LIMIT'], 1000),
     rateLimits: rateLimits(env['KMS_RATE_LIMITS']),
-    auditLog: env['KMS_AUDIT_LOG'] || path.join(dataDir, 'audit.log'),
+    // Nodes sharing a data dir have their own node ids and so their own audit chains.
+    auditLog: env['KMS_AUDIT_LOG'] || path.join(dataDir, env['KMS_NODE_ID'] ? `audit-${env['KMS_NODE_ID']}.log` : 'audit.log'),
     auditRequired: bool('KMS_AUDIT_REQUIRED', env['KMS_AUDIT_REQUIRED'], true),
     auditFsync: bool('KMS_AUDIT_FSYNC', env['KMS_AUDIT_FSYNC'], true),
     ...(env['KMS_TLS_CERT'] ? { tlsCert: env['KMS_TLS_CERT'] } : {}),

@@ -7,6 +7,10 @@ import { Type, type Static } from '@sinclair/typebox';
 export const ConfigSchema = Type.Object(
   {
     dataDir: Type.String({ minLength: 1, description: 'KMS_DATA_DIR: dev token, SQLite store (default: data/ in the package directory)' }),
+    nodeId: Type.String({
+      pattern: '^[A-Za-z0-9._-]{1,64}$',
+      description: "KMS_NODE_ID: this node's name; one server per node id may run on a data dir (its lock, server-<id>.lock) (default: the host name)",
+    }),
     host: Type.String({ minLength: 1, description: 'HOST: address to bind (default 127.0.0.1)' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, description: 'PORT: TCP port (default 8080; 0 = any free port)' }),
     pkcs11Module: Type.String({ minLength: 1, description: 'KMS_PKCS11_MODULE: PKCS#11 library (default: SoftHSMv2)' }),
@@ -73,7 +77,7 @@ export const ConfigSchema = Type.Object(
     rateLimits: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }), Type.Integer({ minimum: 1, maximum: 1000000 }), {
       description: 'KMS_RATE_LIMITS: per-project overrides, e.g. p1=50,p2=2000',
     }),
-    auditLog: Type.String({ minLength: 1, description: 'KMS_AUDIT_LOG: audit trail file (default $KMS_DATA_DIR/audit.log; audit-<slot>.log per worker)' }),
+    auditLog: Type.String({ minLength: 1, description: 'KMS_AUDIT_LOG: audit trail file (default $KMS_DATA_DIR/audit.log, or audit-<KMS_NODE_ID>.log when KMS_NODE_ID is set; audit-…-<slot>.log per worker)' }),
     auditRequired: Type.Boolean({ description: 'KMS_AUDIT_REQUIRED: a request whose audit record cannot be written fails (default true)' }),
     auditFsync: Type.Boolean({ description: 'KMS_AUDIT_FSYNC: fdatasync each audit record before answering (default true)' }),
     tlsCert: Type.Optional(Type.String({ minLength: 1, description: 'KMS_TLS_CERT: PEM certificate (chain) file; with KMS_TLS_KEY the server speaks HTTPS' })),

@@ -102,7 +102,21 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TRIGGER api_tokens_changed AFTER INSERT OR UPDATE OR DELETE ON api_tokens
         FOR EACH STATEMENT EXECUTE FUNCTION p11kms_notify_change();`,
   },
+  {
+    id: 3,
+    name: 'rate limits counted across nodes',
+    // rate-limiter-flexible's RateLimiterPostgres table; unlogged: counts of the current second only.
+    sql: `
+      CREATE UNLOGGED TABLE rate_limits (
+        key VARCHAR(255) PRIMARY KEY,
+        points INTEGER NOT NULL DEFAULT 0,
+        expire BIGINT
+      );`,
+  },
 ];
+
+/** The table of migration 3. */
+export const RATE_LIMIT_TABLE = 'rate_limits';
 
 /** The LISTEN/NOTIFY channel of migration 2. */
 export const CHANGE_CHANNEL = 'p11kms_changes';

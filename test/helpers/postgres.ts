@@ -5,7 +5,8 @@
  * the `postgres` user (PostgreSQL refuses root). fsync is off: the tests stop it cleanly or kill
  * the KMS, never the machine.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -40,7 +41,8 @@ export class TestPostgres {
     }
     const db = new TestPostgres(dir, binDir(), asPostgres);
     db.exec('initdb', ['-D', db.data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
-    db.startServer();
+    db.exec('pg_ctl', db.startArgs());
+    db.running = true;
     return db;
   }
 
@@ -67,15 +69,20 @@ export class TestPostgres {
   }
 
   /** Stops the server (fast: open sessions are ended) and waits until it is down. */
-  stopServer(): void {
-    this.exec('pg_ctl', ['-D', this.data, '-m', 'fast', '-w', 'stop']);
+  async stopServer(): Promise<void> {
+    await this.execAsync('pg_ctl', ['-D', this.data, '-m', 'fast', '-w', 'stop']);
     this.running = false;
   }
 
-  startServer(): void {
-    const opts = `-k ${this.dir} -c listen_addresses='' -c fsync=off -c max_connections=200`;
-    this.exec('pg_ctl', ['-D', this.data, '-l', path.join(this.dir, 'server.log'), '-o', opts, '-w', '-t', '120', 'start']);
+  /** Starts it again (same data); the test process goes on serving its connections meanwhile. */
+  async startServer(): Promise<void> {
+    await this.execAsync('pg_ctl', this.startArgs());
     this.running = true;
+  }
+
+  private startArgs(): string[] {
+    const opts = `-k ${this.dir} -c listen_addresses='' -c fsync=off -c max_connections=200`;
+    return ['-D', this.data, '-l', path.join(this.dir, 'server.log'), '-o', opts, '-w', '-t', '120', 'start'];
   }
 
   destroy(): void {
@@ -90,9 +97,18 @@ export class TestPostgres {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private exec(tool: string, args: readonly string[]): void {
+  private command(tool: string, args: readonly string[]): [string, string[]] {
     const cmd = this.bin ? path.join(this.bin, tool) : tool;
-    const [file, argv] = this.asPostgres ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, [...args]];
+    return this.asPostgres ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, [...args]];
+  }
+
+  private exec(tool: string, args: readonly string[]): void {
+    const [file, argv] = this.command(tool, args);
     execFileSync(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
+  }
+
+  private async execAsync(tool: string, args: readonly string[]): Promise<void> {
+    const [file, argv] = this.command(tool, args);
+    await promisify(execFile)(file, argv, { cwd: this.dir });
   }
 }

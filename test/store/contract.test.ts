@@ -312,12 +312,12 @@ describe('PostgreSQL store: database down and back', () => {
     const s = new PgStore(url);
     try {
       await s.insertToken(token('o1'));
-      server.stopServer();
+      await server.stopServer();
       try {
         await assert.rejects(s.tokenById('o1'), StoreUnavailable);
         await assert.rejects(s.insertToken(token('o2')), StoreUnavailable);
       } finally {
-        server.startServer();
+        await server.startServer();
       }
       await eventually('store answers again', async () => (await s.tokenById('o1').catch(() => undefined))?.id === 'o1', 30_000);
       await s.insertToken(token('o3'));

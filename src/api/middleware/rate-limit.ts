@@ -6,11 +6,12 @@
  *
  * Across processes: the store is per process (RateLimiterMemory). With KMS_WORKERS = N each worker
  * enforces ceil(limit / N); the cluster's round-robin spreads requests evenly, so the service as a
- * whole admits about `limit`. For an exact shared count swap in RateLimiterCluster (primary-held) or
- * RateLimiterRedis/RateLimiterPostgres (several hosts) — same `consume` call (docs/security.md).
+ * whole admits about `limit`. With a PostgreSQL metadata store every node counts in one table
+ * (RateLimiterPostgres), so a project's limit holds across nodes; while the database is
+ * unreachable each process falls back to its own share, as above.
  */
 import type { RequestHandler } from 'express';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { KmsError } from '../../errors/kms-error';
 import { principalOf } from '../http';
 
@@ -20,20 +21,35 @@ export interface RateLimitConfig {
   readonly perProject: Readonly<Record<string, number>>;
   /** Server processes sharing the load (KMS_WORKERS). */
   readonly processes: number;
+  /** A PostgreSQL pool (pg.Pool) and table shared by every node: one count per project. */
+  readonly shared?: { readonly pool: unknown; readonly table: string };
 }
 
 export class ProjectRateLimits {
-  private readonly limiters = new Map<number, RateLimiterMemory>();
+  private readonly limiters = new Map<number, RateLimiterAbstract>();
 
   constructor(private readonly config: RateLimitConfig) {}
 
-  private limiterFor(project: string): RateLimiterMemory {
+  private limiterFor(project: string): RateLimiterAbstract {
     const perSecond = this.config.perProject[project] ?? this.config.defaultPerSecond;
-    const points = Math.max(1, Math.ceil(perSecond / Math.max(1, this.config.processes)));
-    let l = this.limiters.get(points);
+    let l = this.limiters.get(perSecond);
     if (!l) {
-      l = new RateLimiterMemory({ keyPrefix: `p${points}`, points, duration: 1 });
-      this.limiters.set(points, l);
+      const share = Math.max(1, Math.ceil(perSecond / Math.max(1, this.config.processes)));
+      const local = new RateLimiterMemory({ keyPrefix: `p${share}`, points: share, duration: 1 });
+      const shared = this.config.shared;
+      l = shared
+        ? new RateLimiterPostgres({
+            storeClient: shared.pool,
+            tableName: shared.table,
+            tableCreated: true,
+            clearExpiredByTimeout: false,
+            keyPrefix: `p${perSecond}`,
+            points: perSecond,
+            duration: 1,
+            insuranceLimiter: local,
+          })
+        : local;
+      this.limiters.set(perSecond, l);
     }
     return l;
   }
