@@ -19,6 +19,7 @@
  *   --target-rounds <n>     rounds of the interleaved target measurement (default 6; --quick 1)
  *   --no-profile            no CPU profile of create-datakey
  *   --keep                  keep the temporary data dir (token + store) and print where it is
+ *   --nodes-only            only the several-nodes rows (create-datakey: 1 node SQLite, 1 node and 2 nodes PostgreSQL)
  *
  * What it does, in order, on ONE fresh dev token (scripts/dev-token.sh) in a temporary data dir:
  *  1. CLI: an admin token of project `bench` and 10 AES_256 CMKs.
@@ -69,6 +70,7 @@ import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { drive, type LoadResult, type Target } from './load';
+import { benchNodes, nodesTable, type NodesReport } from './nodes';
 import type { RawOutput, RawResult } from './raw';
 import { summarise, type ProfileSummary } from './profile';
 import { cli, CpuMeter, newDataDir, removeDataDir, ROOT, Server, type CpuUse, type DataDir, type Rss } from './server';
@@ -87,6 +89,8 @@ interface Flags {
   targetRounds: number;
   profile: boolean;
   keep: boolean;
+  /** Only the several-nodes rows (nodes.ts). */
+  nodesOnly: boolean;
 }
 
 function parseFlags(argv: readonly string[]): Flags {
@@ -105,6 +109,7 @@ function parseFlags(argv: readonly string[]): Flags {
     targetRounds: quick ? 1 : 6,
     profile: true,
     keep: false,
+    nodesOnly: false,
   };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
@@ -152,6 +157,9 @@ function parseFlags(argv: readonly string[]): Flags {
         break;
       case '--keep':
         f.keep = true;
+        break;
+      case '--nodes-only':
+        f.nodesOnly = true;
         break;
       default:
         throw new Error(`unknown flag ${a ?? ''} (see the top of scripts/bench/run.ts)`);
@@ -217,6 +225,8 @@ interface Report {
    */
   alongside: Alongside[];
   failures: string[];
+  /** create-datakey on 1 node SQLite / 1 node PostgreSQL / 2 nodes PostgreSQL (nodes.ts). */
+  nodes?: NodesReport;
 }
 
 /** create-datakey over many keys a fresh server has not used yet (see the scale section). */
@@ -366,8 +376,16 @@ async function main(): Promise<void> {
   const resultsDir = path.join(ROOT, 'bench/results');
   mkdirSync(resultsDir, { recursive: true });
   log(`${flags.quick ? 'quick' : 'full'} run; N = ${flags.workers} processes; ${cpus().length} CPUs`);
+  // Several nodes: their own data dir, PostgreSQL and servers, before the rest.
+  log('several nodes: create-datakey, 1 node SQLite / 1 node PostgreSQL / 2 nodes PostgreSQL');
+  try {
+    report.nodes = await benchNodes({ seconds: flags.seconds, warmup: flags.warmup, connections: 16 }, log);
+  } catch (e) {
+    report.failures.push(`several nodes: ${e instanceof Error ? e.message.slice(0, 500) : String(e)}`);
+  }
   const d = newDataDir();
   try {
+    if (flags.nodesOnly) throw new NodesOnly();
     // 1. Credentials and CMKs, made with the documented CLI.
     const admin = cli(d, ['token', 'create', '--project', PROJECT, '--admin']).trim();
     const made: { key_id: string; keyTag: string }[] = [];
@@ -787,6 +805,8 @@ async function main(): Promise<void> {
       if (r.errors || r.unexpected) report.failures.push(`soak: ${r.errors} errors, ${r.unexpected} unexpected ${JSON.stringify(r.statusCodes)}`);
       await stopChecked(server, report);
     }
+  } catch (e) {
+    if (!(e instanceof NodesOnly)) throw e;
   } finally {
     if (flags.keep) log(`kept data dir ${d.dir}`);
     else removeDataDir(d);
@@ -804,6 +824,9 @@ async function main(): Promise<void> {
     process.exitCode = 1;
   }
 }
+
+/** `--nodes-only`: skips the single-node sections. */
+class NodesOnly extends Error {}
 
 async function stopChecked(server: Server, report: Report): Promise<void> {
   const code = await server.stop();
@@ -982,6 +1005,7 @@ function table(r: Report): string {
   }
   lines.push('');
   lines.push(...targetLines(r));
+  if (r.nodes) lines.push('', ...nodesTable(r.nodes));
   lines.push(`Duration ${String(r.meta['durationSeconds'])} s; failures: ${r.failures.length}`);
   return `${lines.join('\n')}\n`;
 }
