@@ -162,10 +162,14 @@ describe('two nodes on one PostgreSQL database', () => {
     assert.ok(delay < 1_000, `revocation seen on B after ${delay} ms`);
   });
 
-  it('when each node writes audit records, then each has its own chain, named by node id', async () => {
+  it('when each node writes audit records, then each has its own chain, named by node id, and audit verify checks them all', async () => {
     const files = readdirSync(a.dataDir).filter((f) => f.startsWith('audit-') && f.endsWith('.log'));
     assert.ok(files.includes('audit-node-a.log'), files.join(','));
     assert.ok(files.includes('audit-node-b.log'), files.join(','));
+    // `audit verify` on either node checks every node's chain.
+    const out = await cli(b, ['audit', 'verify']);
+    assert.match(out, /^OK audit-node-a\.log: [1-9]/m);
+    assert.match(out, /^OK audit-node-b\.log: [1-9]/m);
   });
 });
 
