@@ -29,6 +29,7 @@ fi
 export SOFTHSM2_CONF="$conf"
 
 if softhsm2-util --show-slots 2>/dev/null | grep -Eq "^[[:space:]]*Label:[[:space:]]+$label[[:space:]]*$"; then
+  rm -f "$data_dir/token.so-pin"
   exit 0
 fi
 
@@ -43,9 +44,10 @@ else
   (umask 077 && printf '%s' "$pin" > "$pin_file")
 fi
 chmod 600 "$pin_file" 2>/dev/null || true
-# The SO PIN is only needed to re-initialise the token; keep it beside the user PIN, same mode.
+# The SO PIN could only re-initialise the token or reset the user PIN: a dev token is re-made
+# instead, so it is never written down (an older dev token's file is removed).
 so_pin=$(random_pin)
-(umask 077 && printf '%s' "$so_pin" > "$data_dir/token.so-pin")
+rm -f "$data_dir/token.so-pin"
 
 say "initialising SoftHSM token '$label' in $data_dir/tokens"
 softhsm2-util --init-token --free --label "$label" --pin "$pin" --so-pin "$so_pin" >/dev/null

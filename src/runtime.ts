@@ -122,7 +122,19 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     reconciler,
   });
   if (opts.reconcileOnConnect) {
+    let counted = false;
     pool.onConnected(() => {
+      if (!counted) {
+        counted = true;
+        hsm
+          .countModifiableVersions()
+          .then((n) =>
+            n > 0
+              ? log.warn('AES key versions are CKA_MODIFIABLE (made for session copies): a PIN holder can change their CKA_ID and usage flags', { versions: n })
+              : log.info('no AES key version is CKA_MODIFIABLE', { versions: 0 }),
+          )
+          .catch((e: unknown) => log.warn('modifiable key versions not counted', { error: e instanceof HsmError ? e.ckrName : e instanceof Error ? e.name : 'unknown' }));
+      }
       reconciler
         .pass()
         .then((r) => log.info('token and store reconciled', { objects: r.objects, orphans: r.orphans, destroyed: r.destroyed, missing: r.missing.length }))

@@ -1,6 +1,6 @@
 /** createApp(services): the Express app without listen(), so tests and main.ts build it the same way. */
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { errorHandler, requestId, requestLog, securityHeaders } from './http';
+import { errorHandler, requestId, requestLog, securityHeaders, UNAVAILABLE_RETRY_AFTER_S } from './http';
 import { huaweiRouter } from './huawei/routes';
 import { ncpRouter } from './ncp/routes';
 import type { Edge } from './middleware/edge';
@@ -23,6 +23,7 @@ export function createApp(s: Services, edge: Edge = {}): Express {
 
   app.get('/healthz', async (_req, res) => {
     const ok = await s.healthy();
+    if (!ok) res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_S));
     res
       .status(ok ? 200 : 503)
       .json(ok ? { status: 'ok' } : { status: 'unavailable', reason: s.healthReason?.() ?? 'no working HSM session' });

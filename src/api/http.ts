@@ -11,6 +11,8 @@ import { StoreUnavailable } from '../store/store';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** Retry-After of a 503 (HSM unavailable, no session free), in seconds. */
+export const UNAVAILABLE_RETRY_AFTER_S = 1;
 
 /** A dialect's rendering of a domain error: HTTP status, body, and the vendor error code it carries (for the audit). */
 export type ErrorRenderer = (e: KmsError) => { status: number; body: unknown; code?: string };
@@ -193,6 +195,9 @@ export function errorHandler(render: ErrorRenderer, log: Logger): ErrorRequestHa
     const e = toKmsError(err, log, requestId);
     const { status, body, code } = render(e);
     res.locals['errorCode'] = code ?? e.code;
+    // The token is away or every session busy: worth retrying shortly, and saying so stops
+    // well-behaved clients from retrying at once.
+    if (status === 503) res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_S));
     if (status >= 500) log.error('request failed', { requestId, code: e.code, status });
     else log.info('request refused', { requestId, code: e.code, status });
     res.status(status).json(body);

@@ -29,9 +29,12 @@ function workers(value: string | undefined): number {
   return int('KMS_WORKERS', value, 1);
 }
 
-/** 'auto': a stock only when the workers leave a CPU to spare for its thread (datakey-stock.ts). */
+/**
+ * Off unless asked for: a stock holds plaintext data keys before anyone asks for them. 'auto': a
+ * stock only when the workers leave a CPU to spare for its thread (datakey-stock.ts).
+ */
 function dataKeyStock(value: string | undefined, workerCount: number): number {
-  if (value === undefined || value === '' || value === 'auto') return workerCount < availableParallelism() ? 128 : 0;
+  if (value === 'auto') return workerCount < availableParallelism() ? 128 : 0;
   return int('KMS_DATAKEY_STOCK', value, 0);
 }
 
@@ -99,7 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbPath: env['KMS_DB'] || path.join(dataDir, 'p11kms.db'),
     logLevel: (env['KMS_LOG_LEVEL'] || 'info') as Config['logLevel'],
     poolSize: int('KMS_POOL_SIZE', env['KMS_POOL_SIZE'], 4),
-    sessionKeyCopies: int('KMS_SESSION_KEY_COPIES', env['KMS_SESSION_KEY_COPIES'], 4096),
+    sessionKeyCopies: int('KMS_SESSION_KEY_COPIES', env['KMS_SESSION_KEY_COPIES'], 0),
     hsmBatch: bool('KMS_HSM_BATCH', env['KMS_HSM_BATCH'], true),
     keygenProcess: bool('KMS_KEYGEN_PROCESS', env['KMS_KEYGEN_PROCESS'], true),
     rsaOffThread: bool('KMS_RSA_OFF_THREAD', env['KMS_RSA_OFF_THREAD'], true),

@@ -31,7 +31,7 @@ export const ConfigSchema = Type.Object(
       minimum: 0,
       maximum: 1000000,
       description:
-        'KMS_SESSION_KEY_COPIES: most AES CMK versions per process used through an in-token session copy (C_CopyObject, still sensitive and non-extractable) instead of the token object, which SoftHSM re-reads from disk on every use; 0 = never, and new AES CMKs are then created CKA_MODIFIABLE=false (default 4096)',
+        'KMS_SESSION_KEY_COPIES: most AES CMK versions per process used through an in-token session copy (C_CopyObject, still sensitive and non-extractable) instead of the token object, which SoftHSM re-reads from disk on every use. Opt-in: above 0, new AES CMK versions are created CKA_MODIFIABLE=true (SoftHSM copies no other), so a PIN holder can change their CKA_ID and usage flags; 0 = never, new AES CMK versions CKA_MODIFIABLE=false (default 0)',
     }),
     hsmBatch: Type.Boolean({
       description:
@@ -53,7 +53,7 @@ export const ConfigSchema = Type.Object(
       minimum: 0,
       maximum: 4096,
       description:
-        "KMS_DATAKEY_STOCK: data keys sealed ahead per key version, length and context that is asked for at least 64 times a second, on a worker thread, so that create-datakey under load doesn't call the token on the event loop (datakey-stock.ts); plaintexts wait at most 2 s in memory. Needs KMS_FIND_OFF_THREAD and KMS_KEYGEN_PROCESS. 0 = off; 'auto' (the default) = 128 when KMS_WORKERS is below the number of CPUs, else 0 (the thread needs a core to spare)",
+        "KMS_DATAKEY_STOCK: data keys sealed ahead per key version, length and context that is asked for at least 64 times a second, on a worker thread, so that create-datakey under load doesn't call the token on the event loop (datakey-stock.ts); plaintexts wait at most 2 s in memory. Needs KMS_FIND_OFF_THREAD and KMS_KEYGEN_PROCESS. Opt-in: data keys then exist in memory before anyone asks for them. 0 = off (the default); 'auto' = 128 when KMS_WORKERS is below the number of CPUs, else 0 (the thread needs a core to spare)",
     }),
     poolWaitMs: Type.Integer({ minimum: 1, maximum: 600000, description: 'KMS_POOL_WAIT_MS: wait for a session before 503 (default 2000)' }),
     orphanGraceMs: Type.Integer({

@@ -330,6 +330,24 @@ export class Hsm {
     }, RETRY);
   }
 
+  /**
+   * AES CMK versions on the token that are CKA_MODIFIABLE (made for session copies, or before they
+   * became opt-in): a PIN holder can change their CKA_ID and usage flags. Counted for the start-up log.
+   */
+  async countModifiableVersions(): Promise<number> {
+    const modifiable: Template = [
+      { type: C.CKA_TOKEN, value: true },
+      { type: C.CKA_CLASS, value: C.CKO_SECRET_KEY },
+      { type: C.CKA_MODIFIABLE, value: true },
+    ];
+    return this.pool.use(async (s) => {
+      const m = this.pool.module;
+      const handles = this.findsOffThread ? await m.findObjectsOffThread(s, modifiable, 0) : m.findAllObjects(s, modifiable);
+      const listed = this.findsOffThread ? await m.readAttributesOffThread(s, handles, LISTED_ATTRIBUTES) : await this.readOnLoop(s, handles);
+      return listed.filter((l) => p11kmsObject(l.attributes)?.role === 'cmk').length;
+    }, RETRY);
+  }
+
   /** Attributes of each handle, on the event loop, a chunk at a time; objects destroyed meanwhile are left out, one without a CKA_ID comes with none. */
   private async readOnLoop(s: SessionHandle, handles: readonly ObjectHandle[]): Promise<Listed[]> {
     const m = this.pool.module;

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { ownerOnlyFiles } from './file-mode';
 import { ReadCache } from './read-cache';
 import { toGrant, toKey, toToken, toVersion, type GrantRow, type KeyRow, type TokenRow, type VersionRow } from './rows';
 import {
@@ -101,8 +102,10 @@ export class SqliteStore implements MetadataStore {
   private readonly cache: ReadCache;
 
   constructor(file: string) {
+    ownerOnlyFiles(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
+    ownerOnlyFiles(file);
     this.db.pragma('foreign_keys = ON');
     // The CLI and the server share the file; wait for the other's write rather than failing.
     this.db.pragma('busy_timeout = 5000');

@@ -58,6 +58,21 @@ describe('CMK objects seen from outside the service', () => {
         assert.ok(!bool(h, pkcs11js.CKA_EXTRACTABLE), `${kind} CKA_EXTRACTABLE`);
         assert.ok(bool(h, pkcs11js.CKA_PRIVATE), `${kind} CKA_PRIVATE`);
         assert.ok(bool(h, pkcs11js.CKA_NEVER_EXTRACTABLE), `${kind} CKA_NEVER_EXTRACTABLE`);
+        assert.ok(!bool(h, pkcs11js.CKA_MODIFIABLE), `${kind} CKA_MODIFIABLE`);
+      }
+    }
+  });
+
+  it('when a PIN holder tries to give a CMK version another CKA_ID or usage (default settings), then the token refuses', () => {
+    for (const kind of ['aes', 'convergent'] as const) {
+      for (const h of objectsOf(keys[kind]!.key_id)) {
+        const [before] = lib.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_ID }]);
+        // CKR_ACTION_PROHIBITED (PKCS#11 2.40) is newer than the binding's names for codes.
+        assert.notEqual(ckrOf(() => lib.C_SetAttributeValue(session, h, [{ type: pkcs11js.CKA_ID, value: Buffer.alloc(21) }])), 'CKR_OK', `${kind} CKA_ID`);
+        assert.notEqual(ckrOf(() => lib.C_SetAttributeValue(session, h, [{ type: pkcs11js.CKA_WRAP, value: true }])), 'CKR_OK', `${kind} CKA_WRAP`);
+        const [now] = lib.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_ID }]);
+        assert.deepEqual(now?.value, before?.value);
+        assert.ok(!bool(h, pkcs11js.CKA_WRAP));
       }
     }
   });

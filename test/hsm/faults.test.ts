@@ -182,6 +182,7 @@ describe('HSM faults', () => {
     assert.equal(n.body.code, 'SERVICE_UNAVAILABLE');
     assert.equal(h.status, 503, h.text);
     assert.equal(h.body.error.error_code, 'KMS.0104');
+    for (const r of [n, h]) assert.equal(r.headers.get('retry-after'), '1', 'a 503 says when to retry');
     // While it is down, answers come at once (no waiting for a session that can't be opened).
     const t = Date.now();
     for (let i = 0; i < 20; i++) assert.equal((await ncp('decrypt', { ciphertext: 'ncpkms:v1:AAAA' })).status >= 400, true);
@@ -189,6 +190,7 @@ describe('HSM faults', () => {
     const health = await call('GET', '/healthz', {});
     assert.equal(health.status, 503);
     assert.equal(health.body.status, 'unavailable');
+    assert.equal(health.headers.get('retry-after'), '1');
     assert.match(health.body.reason, /CKR_DEVICE_ERROR/);
     faults.heal();
     const took = await until('healthy again', 10_000, async () => (await call('GET', '/healthz', {})).status === 200);

@@ -43,7 +43,8 @@ function open(keygenInProcess: boolean): Runtime {
 
 before(() => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'p11kms-keygen-'));
-  env = { ...process.env, KMS_DATA_DIR: dataDir };
+  // Session copies are opt-in; one test checks that the service destroys its copy itself.
+  env = { ...process.env, KMS_DATA_DIR: dataDir, KMS_SESSION_KEY_COPIES: '2' };
   delete env['SOFTHSM2_CONF'];
   execFileSync('bash', [path.join(ROOT, 'scripts/dev-token.sh')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
 });

@@ -42,7 +42,8 @@ async function open(batch: boolean): Promise<Runtime> {
 
 before(() => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'p11kms-batch-'));
-  env = { ...process.env, KMS_DATA_DIR: dataDir, KMS_POOL_SIZE: '2', KMS_SWEEP_INTERVAL_MS: '86400000' };
+  // The draw counts below are those of a service using session copies (opt-in), as when written.
+  env = { ...process.env, KMS_DATA_DIR: dataDir, KMS_POOL_SIZE: '2', KMS_SWEEP_INTERVAL_MS: '86400000', KMS_SESSION_KEY_COPIES: '4096' };
   delete env['SOFTHSM2_CONF'];
   execFileSync('bash', [path.join(ROOT, 'scripts/dev-token.sh')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const out = execFileSync(process.execPath, [path.join(ROOT, 'bin/p11kms.js'), 'key', 'create', '--project', 'p1', '--alias', 'k', '--spec', 'AES_256'], {

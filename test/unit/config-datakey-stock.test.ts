@@ -1,4 +1,4 @@
-/** KMS_DATAKEY_STOCK: 'auto' leaves the seal thread a CPU to spare, and the bounds are enforced. */
+/** KMS_DATAKEY_STOCK: off unless asked for, 'auto' leaves the seal thread a CPU to spare, and the bounds are enforced. */
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
@@ -8,12 +8,16 @@ const base = { KMS_DATA_DIR: '/tmp/p11kms-config-test', KMS_PIN: '1234' };
 const stock = (env: Record<string, string>) => loadConfig({ ...base, ...env }).dataKeyStock;
 
 describe('KMS_DATAKEY_STOCK', () => {
-  it('when unset or auto, then 128 when the workers leave a CPU to spare, else 0', () => {
+  it('when unset, then 0 (plaintext data keys exist only once asked for)', () => {
+    assert.equal(stock({}), 0);
+    assert.equal(stock({ KMS_WORKERS: '1' }), 0);
+  });
+
+  it('when auto, then 128 when the workers leave a CPU to spare, else 0', () => {
     const spare = availableParallelism() > 1 ? 128 : 0;
-    assert.equal(stock({}), spare);
     assert.equal(stock({ KMS_DATAKEY_STOCK: 'auto' }), spare);
-    assert.equal(stock({ KMS_WORKERS: 'auto' }), 0);
-    assert.equal(stock({ KMS_WORKERS: String(availableParallelism()) }), 0);
+    assert.equal(stock({ KMS_DATAKEY_STOCK: 'auto', KMS_WORKERS: 'auto' }), 0);
+    assert.equal(stock({ KMS_DATAKEY_STOCK: 'auto', KMS_WORKERS: String(availableParallelism()) }), 0);
   });
 
   it('when a number, then that many, 0 = off, whatever the workers', () => {
