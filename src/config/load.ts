@@ -56,7 +56,8 @@ function bool(name: string, value: string | undefined, fallback: boolean): boole
 
 /** KMS_RATE_LIMITS: `project=perSecond` pairs separated by commas. */
 function rateLimits(value: string | undefined): Record<string, number> {
-  const out: Record<string, number> = {};
+  // Null prototype: a project may be named `__proto__` or `constructor`.
+  const out: Record<string, number> = Object.create(null) as Record<string, number>;
   for (const pair of (value ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
     const m = /^([A-Za-z0-9_-]{1,64})=([1-9][0-9]{0,6})$/.exec(pair);
     if (!m) throw new ConfigError('KMS_RATE_LIMITS must be project=perSecond pairs separated by commas, e.g. p1=50,p2=2000');

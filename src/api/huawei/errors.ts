@@ -75,7 +75,8 @@ function badRequestCode(e: KmsError): string {
   if (d.reason === 'malformed-json') return 'KMS.0202';
   if (d.rule === 'rsa-max') return d.field === 'plain_text' ? 'KMS.2108' : 'KMS.1904';
   if (d.rule === 'digest-length') return 'KMS.0329';
-  return (d.field && INVALID_FIELD[d.field]) || TABLE.BadRequest.code;
+  // The field's name may be the client's (an unknown field): only the table's own entries count.
+  return (d.field && Object.hasOwn(INVALID_FIELD, d.field) && INVALID_FIELD[d.field]) || TABLE.BadRequest.code;
 }
 
 function codeOf(e: KmsError): string {

@@ -15,8 +15,12 @@ const KeyId = Type.String({
   description: 'Key id, or alias/<key_alias>',
 });
 const Sequence = Type.String({ minLength: 1, maxLength: 36, pattern: '^[0-9a-zA-Z-]+$', description: 'Request serial number (36 bytes), echoed nowhere' });
-/** Object of at most 8192 characters as JSON text (checked in the handler; a schema can't count that). */
-const EncryptionContext = Type.Object({}, { additionalProperties: true, description: 'Key-value pairs bound to the ciphertext' });
+/**
+ * A flat map of strings to strings, as the vendor defines it; anything else (numbers, nesting) is
+ * refused here, before it is canonicalised. At most 8192 characters as JSON text (checked in the
+ * handler; a schema can't count that).
+ */
+const EncryptionContext = Type.Record(Type.String(), Type.String(), { description: 'Key-value pairs (strings) bound to the ciphertext' });
 const DecimalString = (description: string) => Type.String({ minLength: 1, maxLength: 5, pattern: '^[0-9]+$', description });
 
 export const CreateKeyBody = Type.Object(

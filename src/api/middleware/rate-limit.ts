@@ -27,11 +27,15 @@ export interface RateLimitConfig {
 
 export class ProjectRateLimits {
   private readonly limiters = new Map<number, RateLimiterAbstract>();
+  /** A Map: project names are the clients' (`constructor`, `__proto__` are names like any other). */
+  private readonly perProject: ReadonlyMap<string, number>;
 
-  constructor(private readonly config: RateLimitConfig) {}
+  constructor(private readonly config: RateLimitConfig) {
+    this.perProject = new Map(Object.entries(config.perProject));
+  }
 
   private limiterFor(project: string): RateLimiterAbstract {
-    const perSecond = this.config.perProject[project] ?? this.config.defaultPerSecond;
+    const perSecond = this.perProject.get(project) ?? this.config.defaultPerSecond;
     let l = this.limiters.get(perSecond);
     if (!l) {
       const share = Math.max(1, Math.ceil(perSecond / Math.max(1, this.config.processes)));
