@@ -4,16 +4,19 @@
 # Each step is skipped when its result is already there, so a second run takes seconds.
 #   --no-token   stop before creating the dev token (the Docker build uses this)
 #   --postgres   also install PostgreSQL's server binaries (the tests start their own server)
+#   --browser    also Debian's chromium, which the console's browser tests drive (npm test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "[setup] $*" >&2; }
 
 make_token=1
 postgres=0
+browser=0
 for arg in "$@"; do
   case "$arg" in
     --no-token) make_token=0 ;;
     --postgres) postgres=1 ;;
+    --browser) browser=1 ;;
     *) say "unknown argument $arg"; exit 2 ;;
   esac
 done
@@ -32,6 +35,8 @@ command -v pkcs11-tool >/dev/null || apt_pkgs+=(opensc)
 if [ "$postgres" = 1 ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && ! command -v initdb >/dev/null; then
   apt_pkgs+=(postgresql)
 fi
+# playwright-core drives the system's browser; it never downloads one of its own.
+if [ "$browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then apt_pkgs+=(chromium); fi
 
 deps_stamp=node_modules/.package-lock.json
 need_deps=0
@@ -63,6 +68,8 @@ fi
 
 say "building (tsc)"
 node_modules/.bin/tsc -p tsconfig.json
+# The console's browser code: its own tsconfig (DOM types, ES modules), output in dist/console.
+node_modules/.bin/tsc -p console/tsconfig.json
 
 if [ "$make_token" = 1 ]; then
   bash scripts/dev-token.sh

@@ -4,7 +4,7 @@
 # PostgreSQL tests their own server (test/helpers/postgres.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --no-token --postgres
+bash scripts/setup.sh --no-token --postgres --browser
 shopt -s globstar nullglob
 files=(dist/test/**/*.test.js)
 [ ${#files[@]} -gt 0 ] || { echo "[test] no test files found" >&2; exit 1; }

@@ -164,6 +164,26 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
       const s = pool.status;
       return s.up ? undefined : `HSM token '${config.tokenLabel}' not reachable: ${s.reason}; retrying`;
     },
+    hsmStatus: () => {
+      const h = pool.status;
+      const st = pool.stats;
+      return {
+        module: config.pkcs11Module,
+        tokenLabel: config.tokenLabel,
+        profile: config.softhsmConf ? 'SoftHSMv2 dev token (embedded default)' : 'PKCS#11 module set by KMS_PKCS11_MODULE',
+        pool: {
+          size: config.poolSize,
+          up: h.up,
+          ...(h.up ? {} : { reason: h.reason, since: h.since }),
+          open: st.open,
+          idle: st.idle,
+          busy: st.busy,
+          waiting: st.waiting,
+          recoveries: st.recoveries,
+        },
+      };
+    },
+    auditLog: config.auditLog,
   };
   return {
     services,

@@ -3,6 +3,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { errorHandler, requestId, requestLog, securityHeaders, UNAVAILABLE_RETRY_AFTER_S } from './http';
 import { huaweiRouter } from './huawei/routes';
 import { ncpRouter } from './ncp/routes';
+import { consoleRouter } from './console/routes';
 import type { Edge } from './middleware/edge';
 import type { Services } from './services';
 import { badRequest, KmsError } from '../errors/kms-error';
@@ -31,6 +32,7 @@ export function createApp(s: Services, edge: Edge = {}): Express {
 
   app.use('/kms/v1', ncpRouter(s, edge));
   app.use('/v1.0/:project_id/kms', huaweiRouter(s, edge));
+  app.use('/console', consoleRouter(s, edge));
 
   // A project id that doesn't percent-decode fails in the mount path, before the dialect's router:
   // still the client's mistake, answered in Huawei's shape.

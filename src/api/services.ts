@@ -6,6 +6,28 @@ import type { Keys } from '../kms/keys';
 import type { Signing } from '../kms/signing';
 import type { Logger } from '../log/logger';
 
+/** What an operator checks first about the token (the console's HSM page); never the PIN. */
+export interface HsmStatus {
+  /** The PKCS#11 library the service loaded. */
+  readonly module: string;
+  readonly tokenLabel: string;
+  /** How the module is driven: the embedded SoftHSMv2 dev token or an operator's module. */
+  readonly profile: string;
+  readonly pool: {
+    readonly size: number;
+    readonly up: boolean;
+    /** Why the token can't be reached, and since when (ms since epoch), while it is down. */
+    readonly reason?: string;
+    readonly since?: number;
+    readonly open: number;
+    readonly idle: number;
+    readonly busy: number;
+    readonly waiting: number;
+    /** Re-initialisations after the token was lost. */
+    readonly recoveries: number;
+  };
+}
+
 export interface Services {
   readonly tokens: ApiTokens;
   readonly keys: Keys;
@@ -19,4 +41,8 @@ export interface Services {
   readonly healthy: () => Promise<boolean>;
   /** Why the token is not usable right now (for /healthz); undefined when it is. */
   readonly healthReason?: () => string | undefined;
+  /** Module, token and session pool as they are now (the console's HSM page). */
+  readonly hsmStatus?: () => HsmStatus;
+  /** The configured audit log: the console reads the trail from it and the files beside it. */
+  readonly auditLog?: string;
 }

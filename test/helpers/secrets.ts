@@ -15,6 +15,11 @@ export class Secrets {
     }
   }
 
+  /** Every text form collected so far (for checks outside the server's logs, e.g. a browser's). */
+  list(): string[] {
+    return [...this.values];
+  }
+
   /** A data key as returned in hex (Huawei) or base64 (NCP). */
   addHex(hex: string | undefined): void {
     if (hex) this.add(Buffer.from(hex, 'hex'));

@@ -8,6 +8,7 @@ import { assertEnabled } from '../../kms/crypto';
 import { isKeySpecName } from '../../kms/key-specs';
 import { rotationCapable } from '../../kms/keys';
 import { principalOf } from '../http';
+import { noteKey } from '../middleware/audit';
 import type { Services } from '../services';
 import { compile } from '../validate';
 import { decimal, invalid, keyInfo, keyOf, notPendingDeletion, STATE_CODE, STATE_OF_CODE, type Action } from './common';
@@ -47,6 +48,8 @@ export function keyActions(s: Services): Record<string, Action> {
         usage: body.key_usage ?? (spec === 'AES_256' ? 'ENCRYPT_DECRYPT' : 'ANY'),
         convergent: false,
       });
+      // The record of a creation names the key it made.
+      noteKey(res, key);
       return { key_info: { key_id: key.keyId, domain_id: key.projectId } };
     },
 

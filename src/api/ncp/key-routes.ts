@@ -9,6 +9,7 @@ import type { Request, Response } from 'express';
 import { badRequest, invalidState, KmsError } from '../../errors/kms-error';
 import type { KeyRecord } from '../../store/store';
 import { principalOf, type Route } from '../http';
+import { noteKey, noteVersion } from '../middleware/audit';
 import type { Services } from '../services';
 import { compile } from '../validate';
 import { keyInfo, keyListItem, keyOf, keyStatus, ok, rotationInfo, route, specOf, versionStatus } from './common';
@@ -75,6 +76,8 @@ export function keyRoutes(s: Services): Record<string, Route> {
         rotationEnabled: body.isAutoRotation ?? false,
         rotationIntervalDays: body.rotationPeriod ?? DEFAULT_ROTATION_DAYS,
       });
+      // The record of a creation names the key it made.
+      noteKey(res, key);
       ok(res, keyInfo(key));
     }),
 
@@ -120,6 +123,8 @@ export function keyRoutes(s: Services): Record<string, Route> {
 
     'POST /keys/:keyTag/rotate': route('rotate-key', 'admin', async (req, res) => {
       const key = await s.keys.rotate(await manage(req, res));
+      // The record names the version the rotation made, not the one it replaced.
+      noteVersion(res, key.currentVersion);
       ok(res, { keyTag: key.keyTag, version: key.currentVersion, rotatedDate: key.lastRotationAt });
     }),
 
