@@ -9,7 +9,8 @@ import { Router, type Request, type RequestHandler, type Response } from 'expres
 import { badRequest, KmsError } from '../../errors/kms-error';
 import type { KeyState } from '../../store/store';
 import { verifyAuditFile } from '../../log/audit';
-import { authenticate, errorHandler, operation, principalOf } from '../http';
+import type { Scope } from '../../kms/api-tokens';
+import { authenticate, errorHandler, principalOf, requireScope } from '../http';
 import { auditTrail, noteKey } from '../middleware/audit';
 import type { Edge } from '../middleware/edge';
 import { clientCertProject } from '../middleware/mtls';
@@ -47,6 +48,20 @@ function send(res: Response, asset: Asset | undefined): void {
   if (!asset) throw new KmsError('RouteNotFound', 'Not found.');
   res.setHeader('Content-Security-Policy', CONSOLE_CSP);
   res.type(asset.type).send(asset.body);
+}
+
+/** Declares the operation (for the audit record) and checks the token's scope before anything runs. */
+function operation(name: string, scope: Scope): RequestHandler {
+  return (_req, res, next) => {
+    res.locals['operation'] = name;
+    try {
+      requireScope(res, scope);
+    } catch (e) {
+      next(e);
+      return;
+    }
+    next();
+  };
 }
 
 type Handler = (req: Request, res: Response) => Promise<unknown>;
