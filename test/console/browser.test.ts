@@ -68,6 +68,17 @@ async function assertNoLeak(context: BrowserContext, page: Page, watch: Watch, t
   assert.ok(!watch.console.some((m) => /Content Security Policy|Refused to (load|execute|apply|connect)/i.test(m)), `CSP violation: ${watch.console.join('\n')}`);
 }
 
+/** Retries `check` until it holds: the page redraws after its data arrives, at the machine's pace. */
+async function eventually<T>(read: () => Promise<T>, holds: (v: T) => boolean, what: string): Promise<void> {
+  const end = Date.now() + 60_000;
+  let last: T = await read();
+  while (!holds(last)) {
+    if (Date.now() > end) assert.fail(`${what}: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    last = await read();
+  }
+}
+
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 
 describe('admin console in chromium', { timeout: 600_000 }, () => {
@@ -181,9 +192,11 @@ describe('admin console in chromium', { timeout: 600_000 }, () => {
     await page.getByLabel('Outcome').selectOption('success');
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await page.waitForURL(/#\/audit\?operation=rotate&outcome=success$/);
-    await records.getByRole('cell', { name: 'ncp:rotate-key' }).first().waitFor();
-    const ops = await records.locator('tbody tr td:nth-child(2)').allTextContents();
-    assert.ok(ops.length >= 1 && ops.every((o) => o === 'ncp:rotate-key'), `only rotations: ${ops.join(', ')}`);
+    await eventually(
+      () => records.locator('tbody tr td:nth-child(2)').allTextContents(),
+      (ops) => ops.length >= 1 && ops.every((o) => o === 'ncp:rotate-key'),
+      'only rotations',
+    );
     await page.getByLabel('Operation').fill('create-datakey');
     await page.getByLabel('Outcome').selectOption('failure');
     await page.getByRole('button', { name: 'Apply filters' }).click();
