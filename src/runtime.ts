@@ -1,5 +1,6 @@
 /** Wires config → token → pool → store → domain services; shared by the server and the CLI. */
 import type { Services } from './api/services';
+import { auditFiles } from './transport';
 import type { Config } from './config/schema';
 import { syncSoftHsmConf } from './config/softhsm-conf';
 import { AuditKey } from './hsm/audit-key';
@@ -183,7 +184,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
         },
       };
     },
-    auditLog: config.auditLog,
+    auditTrail: { files: () => auditFiles(config), key: auditKey },
   };
   return {
     services,

@@ -4,6 +4,7 @@ import type { Crypto } from '../kms/crypto';
 import type { DataKeys } from '../kms/datakeys';
 import type { Keys } from '../kms/keys';
 import type { Signing } from '../kms/signing';
+import type { AuditMacKey } from '../log/audit';
 import type { Logger } from '../log/logger';
 
 /** What an operator checks first about the token (the console's HSM page); never the PIN. */
@@ -43,6 +44,6 @@ export interface Services {
   readonly healthReason?: () => string | undefined;
   /** Module, token and session pool as they are now (the console's HSM page). */
   readonly hsmStatus?: () => HsmStatus;
-  /** The configured audit log: the console reads the trail from it and the files beside it. */
-  readonly auditLog?: string;
+  /** The audit trail as `npx p11kms audit verify` sees it: every audit file of the data dir, and the token's MAC key. */
+  readonly auditTrail?: { readonly files: () => string[]; readonly key: AuditMacKey };
 }

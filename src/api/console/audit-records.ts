@@ -1,11 +1,10 @@
 /**
  * The console's reading of the audit trail: the records of one project, newest first, from every
- * audit file beside the configured one (one per server process, the CLI's, other nodes'), filtered
+ * audit file of the data dir (one per server process, the CLI's, other nodes'), filtered
  * by operation, key, outcome and time. Files are streamed line by line, so a long trail never sits
  * in memory and the event loop keeps serving while it is read.
  */
 import { createReadStream } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseRecord, type AuditRecord } from '../../log/audit';
@@ -21,18 +20,6 @@ export interface AuditFilter {
   readonly to?: string;
   /** Most records returned (the newest). */
   readonly limit: number;
-}
-
-/** Every audit file of the trail the configured file belongs to: `audit.log`, `audit-<slot>.log`, … */
-export async function auditFiles(configured: string): Promise<string[]> {
-  const dir = path.dirname(configured);
-  const ext = path.extname(configured);
-  const stem = path.basename(configured, ext);
-  const names = await readdir(dir).catch(() => [] as string[]);
-  return names
-    .filter((n) => n.endsWith(ext) && (n === `${stem}${ext}` || n.startsWith(`${stem}-`)))
-    .sort()
-    .map((n) => path.join(dir, n));
 }
 
 function matches(r: AuditRecord, f: AuditFilter): boolean {
@@ -70,8 +57,8 @@ export interface AuditPage {
   readonly files: string[];
 }
 
-export async function readAuditRecords(configured: string, f: AuditFilter): Promise<AuditPage> {
-  const files = await auditFiles(configured);
+/** The newest matching records of all `files` (every audit file of the data dir), newest first. */
+export async function readAuditRecords(files: readonly string[], f: AuditFilter): Promise<AuditPage> {
   const all: Array<AuditRecord & { file: string }> = [];
   for (const file of files) for (const r of await newestOf(file, f)) all.push({ ...r, file: path.basename(file) });
   all.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : b.seq - a.seq));

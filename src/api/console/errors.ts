@@ -21,6 +21,7 @@ const STATUS: Readonly<Record<KmsErrorCode, number>> = {
   InvalidCiphertext: 400,
   Throttled: 429,
   HsmUnavailable: 503,
+  StoreUnavailable: 503,
   Internal: 500,
 };
 

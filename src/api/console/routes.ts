@@ -17,7 +17,7 @@ import { clientCertProject } from '../middleware/mtls';
 import { rateLimit } from '../middleware/rate-limit';
 import type { Services } from '../services';
 import { CONSOLE_CSP, loadAssets, type Asset } from './assets';
-import { auditFiles, readAuditRecords, type AuditFilter } from './audit-records';
+import { readAuditRecords, type AuditFilter } from './audit-records';
 import { renderConsoleError } from './errors';
 import { grantView, keyView, tagView, versionView } from './views';
 
@@ -153,8 +153,8 @@ export function consoleRouter(s: Services, edge: Edge = {}): Router {
         ...(q['from'] !== undefined ? { from: isoTime(q['from'], 'from')! } : {}),
         ...(q['to'] !== undefined ? { to: isoTime(q['to'], 'to')! } : {}),
       };
-      if (!s.auditLog) return { records: [], files: [] };
-      return readAuditRecords(s.auditLog, filter);
+      if (!s.auditTrail) return { records: [], files: [] };
+      return readAuditRecords(s.auditTrail.files(), filter);
     }),
   );
 
@@ -163,9 +163,10 @@ export function consoleRouter(s: Services, edge: Edge = {}): Router {
     operation('verify-audit', 'read'),
     json(async (req) => {
       query(req, []);
-      if (!s.auditLog) return { ok: true, files: [] };
+      if (!s.auditTrail) return { ok: true, files: [] };
       const files = [];
-      for (const file of await auditFiles(s.auditLog)) files.push({ file: file.slice(file.lastIndexOf('/') + 1), ...verifyAuditFile(file) });
+      // The check of `npx p11kms audit verify`: chain and the token's MACs, file by file.
+      for (const file of s.auditTrail.files()) files.push({ file: file.slice(file.lastIndexOf('/') + 1), ...(await verifyAuditFile(file, { key: s.auditTrail.key })) });
       return { ok: files.every((f) => f.ok), files };
     }),
   );
