@@ -55,8 +55,6 @@ export interface RawResult {
   readonly opsPerSec: number;
 }
 
-const FIELDS = { length: 'datakey_length', context: 'encryption_context' };
-const ENCRYPT_FIELDS = { plaintext: 'plain_text', context: 'encryption_context' };
 
 /** Calls `op` back to back for `seconds` (after a short warm-up) and counts. */
 async function loop(seconds: number, op: (i: number) => Promise<unknown> | unknown): Promise<RawResult> {
@@ -98,14 +96,14 @@ async function serviceOps(o: Options, out: Record<string, RawResult>): Promise<v
   try {
     const s = runtime.services;
     const key = await s.keys.byId(o.project, o.keyId);
-    const sample = await s.dataKeys.create(key, 64, NO_CONTEXT, FIELDS);
+    const sample = await s.dataKeys.create(key, 64, NO_CONTEXT);
     const plaintext1k = Buffer.alloc(1024, 0x61);
     const tag = randomBytes(4).toString('hex');
     const ops: Record<string, (i: number) => Promise<unknown>> = {
-      'datakey-64': async () => (await s.dataKeys.create(key, 64, NO_CONTEXT, FIELDS)).plaintext.fill(0),
-      'datakey-32': async () => (await s.dataKeys.create(key, 32, NO_CONTEXT, FIELDS)).plaintext.fill(0),
-      'decrypt-datakey': async () => (await s.crypto.open(key, sample.ciphertext, NO_CONTEXT, FIELDS.context)).plaintext.fill(0),
-      'encrypt-1k': () => s.crypto.encrypt(key, plaintext1k, NO_CONTEXT, ENCRYPT_FIELDS),
+      'datakey-64': async () => (await s.dataKeys.create(key, 64, NO_CONTEXT)).plaintext.fill(0),
+      'datakey-32': async () => (await s.dataKeys.create(key, 32, NO_CONTEXT)).plaintext.fill(0),
+      'decrypt-datakey': async () => (await s.crypto.open(key, sample.ciphertext, NO_CONTEXT)).plaintext.fill(0),
+      'encrypt-1k': () => s.crypto.encrypt(key, plaintext1k, NO_CONTEXT),
       'create-key': (i) =>
         s.keys.create({ projectId: o.project, alias: `raw-${tag}-${i}`, description: '', spec: 'AES_256', usage: 'ENCRYPT_DECRYPT', convergent: false }),
     };
@@ -124,7 +122,7 @@ async function serviceOps(o: Options, out: Record<string, RawResult>): Promise<v
         out[name] = await timed(3);
       }
       else if (name === 'datakey-64-x16') {
-        out[name] = await concurrent(o.seconds, 16, async () => (await s.dataKeys.create(key, 64, NO_CONTEXT, FIELDS)).plaintext.fill(0));
+        out[name] = await concurrent(o.seconds, 16, async () => (await s.dataKeys.create(key, 64, NO_CONTEXT)).plaintext.fill(0));
       }
     }
   } finally {

@@ -1,12 +1,12 @@
 /** createApp(services): the Express app without listen(), so tests and main.ts build it the same way. */
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type Express } from 'express';
 import { errorHandler, requestId, requestLog, securityHeaders, UNAVAILABLE_RETRY_AFTER_S } from './http';
 import { huaweiRouter } from './huawei/routes';
 import { ncpRouter } from './ncp/routes';
 import { consoleRouter } from './console/routes';
 import type { Edge } from './middleware/edge';
 import type { Services } from './services';
-import { badRequest, KmsError } from '../errors/kms-error';
+import { KmsError } from '../errors/kms-error';
 import { renderHuaweiError } from './huawei/errors';
 
 export function createApp(s: Services, edge: Edge = {}): Express {
@@ -36,9 +36,6 @@ export function createApp(s: Services, edge: Edge = {}): Express {
 
   // A project id that doesn't percent-decode fails in the mount path, before the dialect's router:
   // still the client's mistake, answered in Huawei's shape.
-  app.use('/v1.0', (err: unknown, _req: Request, _res: Response, next: NextFunction) => {
-    next(err instanceof URIError ? badRequest('Invalid request URL.', { reason: 'invalid' }, 'KMS.0201') : err);
-  });
   app.use('/v1.0', errorHandler(renderHuaweiError, s.log));
   app.use((_req, _res, next) => next(new KmsError('RouteNotFound', 'Not found.')));
   app.use(

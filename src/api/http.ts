@@ -6,7 +6,6 @@ import { classify } from '../hsm/ckr';
 import { badRequest, KmsError } from '../errors/kms-error';
 import type { Logger } from '../log/logger';
 import type { ApiTokens, Principal, Scope } from '../kms/api-tokens';
-import { inFlight } from '../in-flight';
 import { StoreUnavailable } from '../store/store';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -14,8 +13,11 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 /** Retry-After of a 503 (HSM unavailable, no session free), in seconds. */
 export const UNAVAILABLE_RETRY_AFTER_S = 1;
 
-/** A dialect's rendering of a domain error: HTTP status, body, and the vendor error code it carries (for the audit). */
-export type ErrorRenderer = (e: KmsError) => { status: number; body: unknown; code?: string };
+/**
+ * A dialect's rendering of a domain error: HTTP status, body, and the vendor error code it carries
+ * (for the audit). `operation` is the route's, for vendors whose codes differ by operation.
+ */
+export type ErrorRenderer = (e: KmsError, operation?: string) => { status: number; body: unknown; code?: string };
 
 export function requestId(): RequestHandler {
   return (req, res, next) => {
@@ -94,62 +96,6 @@ export function requireScope(res: Response, scope: Scope): void {
   if (!principalOf(res).scopes.has(scope)) throw new KmsError('Forbidden', `This operation needs a token with the ${scope} scope.`);
 }
 
-/**
- * Every route declares what it is: the operation name (for the audit record and grants) and the
- * token scope it needs. Runs before the body is read, so a refused request changes nothing.
- */
-export function operation(name: string, scope: Scope): RequestHandler {
-  return (_req, res, next) => {
-    res.locals['operation'] = name;
-    try {
-      requireScope(res, scope);
-    } catch (e) {
-      next(e);
-      return;
-    }
-    next();
-  };
-}
-
-/** A dialect route found by its router's dispatch table: operation name, token scope, handler. */
-export interface Route {
-  readonly operation: string;
-  readonly scope: Scope;
-  readonly handle: (req: Request, res: Response) => unknown;
-}
-
-const routeBody = jsonBody();
-
-/**
- * Runs a route its dialect's dispatcher found, as `operation(name, scope)`, `jsonBody()` and the
- * handler would run as Express route layers: the operation is declared and the scope checked
- * before the body is read; a thrown error or rejected promise goes to `next`.
- */
-export function runRoute(route: Route, req: Request, res: Response, next: NextFunction): void {
-  res.locals['operation'] = route.operation;
-  try {
-    requireScope(res, route.scope);
-  } catch (e) {
-    next(e);
-    return;
-  }
-  routeBody(req, res, (err?: unknown) => {
-    if (err) {
-      next(err);
-      return;
-    }
-    try {
-      const ret = route.handle(req, res);
-      if (ret instanceof Promise) {
-        inFlight.track(ret);
-        ret.catch((e: unknown) => next(e ?? new Error('Rejected promise')));
-      }
-    } catch (e) {
-      next(e);
-    }
-  });
-}
-
 interface BodyParserError {
   type: string;
   status: number;
@@ -166,7 +112,7 @@ function isBodyParserError(e: unknown): e is BodyParserError {
 export function toKmsError(e: unknown, log: Logger, requestId: string): KmsError {
   if (e instanceof KmsError) return e;
   // A path segment that doesn't percent-decode (Express throws while matching the route).
-  if (e instanceof URIError) return badRequest('Invalid request URL.', { reason: 'invalid' });
+  if (e instanceof URIError) return badRequest('Invalid request URL.', { subject: 'url', reason: 'invalid' });
   if (isBodyParserError(e)) {
     if (e.type === 'entity.too.large') return new KmsError('PayloadTooLarge', 'Request message too long.');
     if (e.type === 'entity.parse.failed') return badRequest('Invalid JSON in the request body.', { reason: 'malformed-json' });
@@ -193,7 +139,8 @@ export function errorHandler(render: ErrorRenderer, log: Logger): ErrorRequestHa
     }
     const requestId = String(res.locals['requestId'] ?? '');
     const e = toKmsError(err, log, requestId);
-    const { status, body, code } = render(e);
+    const op: unknown = res.locals['operation'];
+    const { status, body, code } = render(e, typeof op === 'string' ? op : undefined);
     res.locals['errorCode'] = code ?? e.code;
     // The token is away or every session busy: worth retrying shortly, and saying so stops
     // well-behaved clients from retrying at once.

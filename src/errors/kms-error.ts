@@ -25,15 +25,68 @@ export type KmsErrorCode =
   | 'StoreUnavailable'
   | 'Internal';
 
-/** Why a request was refused as bad input; dialects with per-field codes (Huawei) use it. */
+/** Why a request was refused as bad input. */
 export type BadRequestReason = 'missing' | 'invalid' | 'malformed-json' | 'unknown-field' | 'too-long';
 
+/**
+ * What a domain error is about, in the domain's words (never a dialect's field name); each
+ * dialect's errors.ts turns it into its own code.
+ */
+export type ErrorSubject =
+  | 'plaintext'
+  | 'data-key-length'
+  | 'context'
+  | 'message'
+  | 'key-version'
+  | 'encryption-algorithm'
+  | 'grantee'
+  | 'url'
+  | 'key'
+  | 'tag'
+  /** InvalidCiphertext: the ciphertext is well formed but names another key than the one given. */
+  | 'other-key'
+  /** Forbidden: the request's path names another project than its credentials. */
+  | 'project'
+  /** Unauthenticated: the credential (access key) is unknown, revoked or expired. */
+  | 'credential'
+  /** Unauthenticated: the request's signature is missing, malformed or does not match. */
+  | 'signature'
+  /** Unauthenticated: the signed request time is too far from the server's clock. */
+  | 'request-time'
+  /** BadRequest: a paging marker that this service did not hand out. */
+  | 'marker'
+  /** BadRequest: an alias name that is malformed or reserved. */
+  | 'alias'
+  /** BadRequest: a feature outside this service (policies, multi-region, custom key stores…). */
+  | 'feature';
+
+/** A narrower rule that bad input broke; dialects with finer codes map it (with the field or subject). */
+export type BadRequestRule =
+  | 'rsa-max'
+  | 'digest-length'
+  | 'multiple-of-8'
+  | 'unsupported-value'
+  | 'not-for-symmetric-key'
+  | 'not-for-asymmetric-key'
+  | 'length-mismatch'
+  | 'digest-mismatch'
+  | 'only-create-grant'
+  | 'other-key'
+  | 'tag-key'
+  | 'tag-key-length'
+  | 'tag-value'
+  | 'tag-value-length'
+  | 'tag-list'
+  | 'empty'
+  | 'too-many';
+
 export interface BadRequestDetail {
-  /** The request field at fault, in the dialect's own spelling (e.g. `datakey_length`). */
+  /** The request field at fault, in the dialect's own spelling: set by a dialect's edge only. */
   readonly field?: string;
+  /** What is at fault, in the domain's words: set by the domain (kms/). */
+  readonly subject?: ErrorSubject;
   readonly reason: BadRequestReason;
-  /** A narrower rule that was broken; dialects with finer codes map it. */
-  readonly rule?: 'rsa-max' | 'digest-length';
+  readonly rule?: BadRequestRule;
 }
 
 /** Which state rule an InvalidState or UnsupportedOperation broke; vendors have a code for each. */
@@ -51,23 +104,21 @@ export type StateRule =
   | 'asymmetric-key'
   | 'sign-only-key'
   | 'encrypt-only-key'
-  | 'too-many-tags';
+  | 'too-many-tags'
+  | 'too-many-grants';
 
 export interface KmsErrorOptions {
   readonly badRequest?: BadRequestDetail;
   readonly stateRule?: StateRule;
-  /**
-   * Set only by a dialect's edge when its vendor has an exact code for this case (e.g. Huawei's
-   * KMS.1903 for a datakey_length that is not a multiple of 8); the domain never sets it.
-   */
-  readonly vendorCode?: string;
+  /** What a NotFound, Forbidden or InvalidCiphertext is about (a missing tag, the path's project, …). */
+  readonly subject?: ErrorSubject;
 }
 
 export class KmsError extends Error {
   override readonly name = 'KmsError';
   readonly badRequest: BadRequestDetail | undefined;
   readonly stateRule: StateRule | undefined;
-  readonly vendorCode: string | undefined;
+  readonly subject: ErrorSubject | undefined;
 
   constructor(
     readonly code: KmsErrorCode,
@@ -77,12 +128,12 @@ export class KmsError extends Error {
     super(message);
     this.badRequest = options.badRequest;
     this.stateRule = options.stateRule;
-    this.vendorCode = options.vendorCode;
+    this.subject = options.subject ?? options.badRequest?.subject;
   }
 }
 
-export function badRequest(message: string, detail: BadRequestDetail, vendorCode?: string): KmsError {
-  return new KmsError('BadRequest', message, { badRequest: detail, ...(vendorCode ? { vendorCode } : {}) });
+export function badRequest(message: string, detail: BadRequestDetail): KmsError {
+  return new KmsError('BadRequest', message, { badRequest: detail });
 }
 
 export function invalidState(rule: StateRule, message: string): KmsError {
@@ -95,12 +146,23 @@ export function unsupported(rule: StateRule, message: string): KmsError {
 
 export function notFound(): KmsError {
   // One message for "does not exist" and "not yours", so a caller learns nothing about other projects.
-  return new KmsError('NotFound', 'The key does not exist.');
+  return new KmsError('NotFound', 'The key does not exist.', { subject: 'key' });
 }
 
-export function invalidCiphertext(): KmsError {
-  // One message for every reason a ciphertext does not open (structure, key, version, context, tag).
-  return new KmsError('InvalidCiphertext', 'The ciphertext is invalid or does not match the key and context.');
+/**
+ * One message for every reason a ciphertext does not open (structure, key, version, context, tag);
+ * `other-key` (a well-formed envelope of another key) is told apart for dialects that name it.
+ */
+export function invalidCiphertext(subject?: 'other-key'): KmsError {
+  return new KmsError('InvalidCiphertext', 'The ciphertext is invalid or does not match the key and context.', subject ? { subject } : {});
+}
+
+export function keyDisabled(): KmsError {
+  return new KmsError('KeyDisabled', 'The key is disabled.');
+}
+
+export function keyPendingDeletion(): KmsError {
+  return new KmsError('KeyPendingDeletion', 'The key is pending deletion and cannot be used.');
 }
 
 export function isKmsError(e: unknown): e is KmsError {

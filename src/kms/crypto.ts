@@ -5,7 +5,7 @@
  * bind a context itself (HSM-NOTES.md).
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { badRequest, invalidCiphertext, invalidState, KmsError, unsupported } from '../errors/kms-error';
+import { badRequest, invalidCiphertext, invalidState, unsupported } from '../errors/kms-error';
 import { HsmError } from '../hsm/binding';
 import { classify } from '../hsm/ckr';
 import type { Hsm, VersionRef } from '../hsm/hsm';
@@ -15,6 +15,7 @@ import type { DataKeyStock } from './datakey-stock';
 import { randomIv } from './envelope/iv';
 import { aad, decodeEnvelope, encodeEnvelope, IV_BYTES, TAG_BYTES, type Envelope, type EnvelopeAlg } from './envelope/format';
 import { KEY_SPECS } from './key-specs';
+import { assertEnabled } from './key-rules';
 
 export interface Sealed {
   readonly ciphertext: Buffer;
@@ -31,13 +32,6 @@ function algFor(key: KeyRecord): EnvelopeAlg {
   return key.convergent ? 'aes-gcm-siv' : 'aes-gcm';
 }
 
-/** Refuses every crypto call on a key that is not enabled, with the state's own error. */
-export function assertEnabled(key: KeyRecord): void {
-  if (key.state === 'Disabled') throw new KmsError('KeyDisabled', 'The key has been disabled.');
-  if (key.state === 'PendingDeletion') throw new KmsError('KeyPendingDeletion', 'The key is pending deletion and cannot be used.');
-  if (key.state === 'Deleted') throw new KmsError('NotFound', 'The key does not exist.');
-}
-
 /** An enabled key that may encrypt and decrypt. */
 export function assertUsable(key: KeyRecord): void {
   assertEnabled(key);
@@ -45,10 +39,30 @@ export function assertUsable(key: KeyRecord): void {
 }
 
 /** The context a convergent key needs; its absence is the caller's mistake, not a bad ciphertext. */
-function assertContext(key: KeyRecord, context: Context, field: string): void {
+function assertContext(key: KeyRecord, context: Context): void {
   if (key.convergent && context.length === 0) {
-    throw badRequest('A convergent key requires a context.', { field, reason: 'missing' });
+    throw badRequest('A convergent key requires a context.', { subject: 'context', reason: 'missing' });
   }
+}
+
+/** Encryption algorithm names (AWS's, which Huawei shares): SYMMETRIC_DEFAULT for AES keys, RSAES_OAEP_* for RSA keys. */
+export const ENCRYPTION_ALGORITHMS = ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256'] as const;
+
+/** Refuses an encryption algorithm the key's kind doesn't use (absent: the key's own). */
+export function checkEncryptionAlgorithm(key: KeyRecord, algorithm: string | undefined): void {
+  if (algorithm === undefined) return;
+  const rsa = KEY_SPECS[key.spec].seal === 'rsa-oaep-hybrid';
+  if (rsa && algorithm === 'SYMMETRIC_DEFAULT') {
+    throw badRequest('This encryption algorithm is not for an asymmetric key.', { subject: 'encryption-algorithm', reason: 'invalid', rule: 'not-for-asymmetric-key' });
+  }
+  if (!rsa && algorithm !== 'SYMMETRIC_DEFAULT') {
+    throw badRequest('This encryption algorithm is not for a symmetric key.', { subject: 'encryption-algorithm', reason: 'invalid', rule: 'not-for-symmetric-key' });
+  }
+}
+
+/** The key a ciphertext names, for decrypt calls where the caller may leave the key out. */
+export function envelopeKeyId(ciphertext: Buffer): string {
+  return decodeEnvelope(ciphertext).keyId;
 }
 
 /** What every seal starts from: the key is usable, the newest version, the algorithm and the AAD. */
@@ -58,18 +72,12 @@ interface Sealing {
   readonly ad: Buffer;
 }
 
-function sealing(key: KeyRecord, context: Context, contextField: string): Sealing {
+function sealing(key: KeyRecord, context: Context): Sealing {
   assertUsable(key);
-  assertContext(key, context, contextField);
+  assertContext(key, context);
   const ref: VersionRef = { keyId: key.keyId, version: key.currentVersion };
   const alg = algFor(key);
   return { ref, alg, ad: aad({ alg, keyId: key.keyId, keyVersion: ref.version }, context) };
-}
-
-export interface Fields {
-  /** The dialect's name for the plaintext and context fields, for errors that name them. */
-  readonly plaintext: string;
-  readonly context: string;
 }
 
 export class Crypto {
@@ -80,27 +88,27 @@ export class Crypto {
   ) {}
 
   /** Encrypts caller data under the key's newest version (RSA keys: at most 190 bytes, as both vendors). */
-  async encrypt(key: KeyRecord, plaintext: Buffer, context: Context, fields: Fields): Promise<Sealed> {
+  async encrypt(key: KeyRecord, plaintext: Buffer, context: Context): Promise<Sealed> {
     assertUsable(key);
     if (plaintext.length > KEY_SPECS[key.spec].maxPlaintextBytes) {
-      throw badRequest('The plaintext is too long for this key spec.', { field: fields.plaintext, reason: 'invalid', rule: 'rsa-max' });
+      throw badRequest('The plaintext is too long for this key spec.', { subject: 'plaintext', reason: 'invalid', rule: 'rsa-max' });
     }
-    return this.seal(key, plaintext, context, fields.context);
+    return this.seal(key, plaintext, context);
   }
 
   /** Opens a ciphertext of `from` and seals the plaintext under `to`'s newest version; the plaintext never leaves. */
-  async reEncrypt(from: KeyRecord, ciphertext: Buffer, fromContext: Context, to: KeyRecord, toContext: Context, fields: Fields): Promise<Sealed & { sourceVersion: number }> {
-    const opened = await this.open(from, ciphertext, fromContext, fields.context);
+  async reEncrypt(from: KeyRecord, ciphertext: Buffer, fromContext: Context, to: KeyRecord, toContext: Context): Promise<Sealed & { sourceVersion: number }> {
+    const opened = await this.open(from, ciphertext, fromContext);
     try {
-      const sealed = await this.encrypt(to, opened.plaintext, toContext, fields);
+      const sealed = await this.encrypt(to, opened.plaintext, toContext);
       return { ...sealed, sourceVersion: opened.keyVersion };
     } finally {
       opened.plaintext.fill(0);
     }
   }
 
-  async seal(key: KeyRecord, plaintext: Buffer, context: Context, contextField: string): Promise<Sealed> {
-    return this.sealAs(key, sealing(key, context, contextField), plaintext);
+  async seal(key: KeyRecord, plaintext: Buffer, context: Context): Promise<Sealed> {
+    return this.sealAs(key, sealing(key, context), plaintext);
   }
 
   /**
@@ -108,8 +116,8 @@ export class Crypto {
    * key takes one the token sealed ahead when its combination is busy (datakey-stock.ts), else
    * does both in one token call (Hsm.gcmEncryptRandom); the others draw, then seal.
    */
-  async sealRandom(key: KeyRecord, length: number, context: Context, contextField: string): Promise<Sealed & { plaintext: Buffer }> {
-    const s = sealing(key, context, contextField);
+  async sealRandom(key: KeyRecord, length: number, context: Context): Promise<Sealed & { plaintext: Buffer }> {
+    const s = sealing(key, context);
     if (s.alg !== 'aes-gcm') {
       const plaintext = await this.hsm.random(length);
       try {
@@ -146,12 +154,13 @@ export class Crypto {
     return { ciphertext: encodeEnvelope(envelope), keyVersion: ref.version };
   }
 
-  async open(key: KeyRecord, ciphertext: Buffer, context: Context, contextField: string): Promise<Opened> {
+  async open(key: KeyRecord, ciphertext: Buffer, context: Context): Promise<Opened> {
     assertUsable(key);
     const e = decodeEnvelope(ciphertext);
     // Structure first, token second: an envelope for another key, version or algorithm never reaches the HSM.
-    if (e.keyId !== key.keyId || e.keyVersion > key.currentVersion || e.alg !== algFor(key)) throw invalidCiphertext();
-    assertContext(key, context, contextField);
+    if (e.keyId !== key.keyId) throw invalidCiphertext('other-key');
+    if (e.keyVersion > key.currentVersion || e.alg !== algFor(key)) throw invalidCiphertext();
+    assertContext(key, context);
     const version = await this.store.version(key.keyId, e.keyVersion);
     if (!version || version.state === 'Creating') throw invalidCiphertext();
     if (version.state === 'Disabled') throw invalidState('version-disabled', 'The key version that made this ciphertext is disabled.');

@@ -12,11 +12,11 @@ export interface DataKey extends Sealed {
 export class DataKeys {
   constructor(private readonly crypto: Crypto) {}
 
-  async create(key: KeyRecord, lengthBytes: number, context: Context, fields: { length: string; context: string }): Promise<DataKey> {
+  async create(key: KeyRecord, lengthBytes: number, context: Context): Promise<DataKey> {
     assertUsable(key);
     if (lengthBytes > KEY_SPECS[key.spec].maxDataKeyBytes) {
-      throw badRequest('The data key is too long for this key spec.', { field: fields.length, reason: 'invalid', rule: 'rsa-max' });
+      throw badRequest('The data key is too long for this key spec.', { subject: 'data-key-length', reason: 'invalid', rule: 'rsa-max' });
     }
-    return this.crypto.sealRandom(key, lengthBytes, context, fields.context);
+    return this.crypto.sealRandom(key, lengthBytes, context);
   }
 }

@@ -4,16 +4,18 @@
  * and automatic), version states, aliases, descriptions and tags.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { invalidState, KmsError, notFound, unsupported } from '../errors/kms-error';
+import { badRequest, invalidState, keyPendingDeletion, KmsError, notFound, unsupported } from '../errors/kms-error';
 import type { Hsm, VersionRef } from '../hsm/hsm';
 import type { Logger } from '../log/logger';
 import { AliasTaken, type GrantRecord, type KeyRecord, type KeyState, type KeyUsage, type MetadataStore, type Tag, type VersionRecord } from '../store/store';
 import type { ReconcileReport } from '../store/reconcile';
 import { KeyLocks } from './key-lock';
+import { assertNotPendingDeletion, assertRotatable, type RotationPolicy } from './key-rules';
 import { KEY_SPECS, type KeySpecName } from './key-specs';
 
 export const DAY_MS = 86_400_000;
 export const MAX_TAGS_PER_KEY = 10;
+export const MAX_GRANTS_PER_KEY = 100;
 /** A version claimed this long ago and never promoted was left by a crash; its objects are removed. */
 const STALE_CREATING_MS = 10 * 60_000;
 
@@ -102,17 +104,22 @@ export class Keys {
    * The key a caller may use for `operation`: a key of its own project (by id, tag or alias), or a
    * key of another project by id when a grant gives the caller's project that operation on it
    * (grants are checked on every call, so a revoked grant stops working on the next request).
-   * Anything else, including "exists but not yours", is the one not-found answer.
+   * Without an operation, grants are not consulted. Anything else, including "exists but not
+   * yours", is the one not-found answer.
    */
-  async forOperation(projectId: string, ref: KeyRef, operation: string): Promise<KeyRecord> {
+  async forOperation(projectId: string, ref: KeyRef, operation: string | undefined): Promise<KeyRecord> {
     const found = await ('keyId' in ref ? this.store.keyById(ref.keyId) : 'keyTag' in ref ? this.store.keyByTag(ref.keyTag) : this.store.keyByAlias(projectId, ref.alias));
     if (!found || found.state === 'Deleted') throw notFound();
     if (found.projectId === projectId) return found;
-    if ('keyId' in ref && (await this.store.granted(found.keyId, projectId, operation))) return found;
+    if (operation !== undefined && 'keyId' in ref && (await this.store.granted(found.keyId, projectId, operation))) return found;
     throw notFound();
   }
 
+  /** A grant on a key not pending deletion, to another project, within the per-key quota. */
   async createGrant(key: KeyRecord, g: { granteeProject: string; operations: readonly string[]; name: string; retiringProject: string; issuingProject: string }): Promise<GrantRecord> {
+    assertNotPendingDeletion(key);
+    if (g.granteeProject === key.projectId) throw badRequest('The key\'s own project needs no grant.', { subject: 'grantee', reason: 'invalid' });
+    if ((await this.store.grantsOfKey(key.keyId)).length >= MAX_GRANTS_PER_KEY) throw unsupported('too-many-grants', 'Too many grants on this key.');
     const grant: GrantRecord = { grantId: randomBytes(32).toString('hex'), keyId: key.keyId, ownerProject: key.projectId, createdAt: this.clock.now(), ...g };
     await this.store.insertGrant(grant);
     this.log.info('grant created', { grantId: grant.grantId, keyId: key.keyId, grantee: g.granteeProject });
@@ -197,7 +204,8 @@ export class Keys {
   }
 
   /** Adds a version and makes it current; old versions stay for decryption. */
-  rotate(key: KeyRecord): Promise<KeyRecord> {
+  rotate(key: KeyRecord, policy: Pick<RotationPolicy, 'asymmetric'> = { asymmetric: true }): Promise<KeyRecord> {
+    if (!policy.asymmetric && KEY_SPECS[key.spec].seal !== 'aes-gcm') return Promise.reject(unsupported('asymmetric-rotation', 'Asymmetric keys cannot be rotated.'));
     return this.locks.run(key.keyId, async () => {
       const fresh = await this.reload(key);
       if (fresh.state !== 'Enabled') throw await this.stateError(key.keyId, 'not-enabled', 'Only an enabled key can be rotated.');
@@ -227,12 +235,31 @@ export class Keys {
     });
   }
 
-  setRotation(key: KeyRecord, patch: { enabled?: boolean; intervalDays?: number }): Promise<KeyRecord> {
+  /**
+   * Turns automatic rotation on or off (on: optionally with a new interval). Turning it to the
+   * state it is in is refused unless the policy says it is idempotent.
+   */
+  setAutoRotation(key: KeyRecord, enabled: boolean, policy: RotationPolicy, intervalDays?: number): Promise<KeyRecord> {
     return this.locks.run(key.keyId, async () => {
-      await this.store.updateKey(key.keyId, {
-        ...(patch.enabled === undefined ? {} : { rotationEnabled: patch.enabled }),
-        ...(patch.intervalDays === undefined ? {} : { rotationIntervalDays: patch.intervalDays }),
-      });
+      const fresh = await this.reload(key);
+      assertRotatable(fresh, policy);
+      if (fresh.rotationEnabled === enabled && !policy.idempotent) {
+        throw enabled
+          ? invalidState('rotation-not-disabled', 'Automatic rotation is already enabled for this key.')
+          : invalidState('rotation-not-enabled', 'Automatic rotation is not enabled for this key.');
+      }
+      await this.store.updateKey(key.keyId, { rotationEnabled: enabled, ...(intervalDays === undefined ? {} : { rotationIntervalDays: intervalDays }) });
+      return this.reload(key);
+    });
+  }
+
+  /** Changes the interval of a key whose automatic rotation is on. */
+  setRotationInterval(key: KeyRecord, intervalDays: number, policy: RotationPolicy): Promise<KeyRecord> {
+    return this.locks.run(key.keyId, async () => {
+      const fresh = await this.reload(key);
+      assertRotatable(fresh, policy);
+      if (!fresh.rotationEnabled) throw invalidState('rotation-not-enabled', 'Automatic rotation is not enabled for this key.');
+      await this.store.updateKey(key.keyId, { rotationIntervalDays: intervalDays });
       return this.reload(key);
     });
   }
@@ -244,7 +271,7 @@ export class Keys {
       const v = await this.store.version(key.keyId, version);
       if (!v || v.state === 'Creating') throw new KmsError('NotFound', 'The key version does not exist.');
       if (fresh.state === 'Disabled') throw invalidState('not-enabled', 'The key is disabled.');
-      if (fresh.state === 'PendingDeletion') throw new KmsError('KeyPendingDeletion', 'The key is pending deletion and cannot be used.');
+      assertNotPendingDeletion(fresh);
       if (!enabled && version === fresh.currentVersion) throw invalidState('latest-version', 'The newest version cannot be disabled.');
       const [from, to] = enabled ? (['Disabled', 'Enabled'] as const) : (['Enabled', 'Disabled'] as const);
       await this.store.setVersionState(key.keyId, version, from, to, this.clock.now());
@@ -254,6 +281,7 @@ export class Keys {
 
   updateAlias(key: KeyRecord, alias: string): Promise<KeyRecord> {
     return this.locks.run(key.keyId, async () => {
+      assertNotPendingDeletion(await this.reload(key));
       try {
         await this.store.updateKey(key.keyId, { alias });
       } catch (e) {
@@ -266,6 +294,7 @@ export class Keys {
 
   updateDescription(key: KeyRecord, description: string): Promise<KeyRecord> {
     return this.locks.run(key.keyId, async () => {
+      assertNotPendingDeletion(await this.reload(key));
       await this.store.updateKey(key.keyId, { description });
       return this.reload(key);
     });
@@ -282,12 +311,21 @@ export class Keys {
   /** Applies tag changes all or nothing; at most 10 tags per key. */
   changeTags(key: KeyRecord, set: readonly Tag[], remove: readonly string[]): Promise<void> {
     return this.locks.run(key.keyId, async () => {
+      assertNotPendingDeletion(await this.reload(key));
       const next = new Map((await this.store.tags(key.keyId)).map((t) => [t.key, t.value]));
       for (const k of remove) next.delete(k);
       for (const t of set) next.set(t.key, t.value);
       if (next.size > MAX_TAGS_PER_KEY) throw unsupported('too-many-tags', `A key can have at most ${MAX_TAGS_PER_KEY} tags.`);
       for (const k of remove) await this.store.deleteTag(key.keyId, k);
       for (const t of set) await this.store.setTag(key.keyId, t);
+    });
+  }
+
+  /** Removes one tag by its key; a tag the key doesn't have is NotFound. */
+  deleteTag(key: KeyRecord, tagKey: string): Promise<void> {
+    return this.locks.run(key.keyId, async () => {
+      assertNotPendingDeletion(await this.reload(key));
+      if (!(await this.store.deleteTag(key.keyId, tagKey))) throw new KmsError('NotFound', 'The tag does not exist.', { subject: 'tag' });
     });
   }
 
@@ -358,9 +396,7 @@ export class Keys {
   private async stateError(keyId: string, rule: Parameters<typeof invalidState>[0], message: string): Promise<KmsError> {
     const now = await this.store.keyById(keyId);
     if (!now || now.state === 'Deleted') return notFound();
-    if (now.state === 'PendingDeletion' && rule !== 'already-pending-deletion') {
-      return new KmsError('KeyPendingDeletion', 'The key is pending deletion and cannot be used.');
-    }
+    if (now.state === 'PendingDeletion' && rule !== 'already-pending-deletion') return keyPendingDeletion();
     return invalidState(rule, message);
   }
 }
@@ -372,8 +408,4 @@ function owned(projectId: string, key: KeyRecord | undefined): KeyRecord {
 
 function aliasTaken(): KmsError {
   return new KmsError('AlreadyExists', 'A key with this alias already exists.');
-}
-
-export function rotationCapable(key: KeyRecord): void {
-  if (KEY_SPECS[key.spec].seal !== 'aes-gcm') throw unsupported('asymmetric-rotation', 'Asymmetric keys cannot be rotated automatically.');
 }

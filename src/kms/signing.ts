@@ -9,7 +9,7 @@ import { badRequest, invalidState, unsupported } from '../errors/kms-error';
 import type { Mechanism } from '../hsm/binding';
 import type { Hsm, VersionRef } from '../hsm/hsm';
 import type { KeyRecord, MetadataStore } from '../store/store';
-import { assertEnabled } from './crypto';
+import { assertEnabled } from './key-rules';
 import { KEY_SPECS } from './key-specs';
 
 export const SIGNING_ALGORITHMS = [
@@ -41,8 +41,6 @@ export interface SignInput {
   readonly message: Buffer;
   readonly algorithm: SigningAlgorithm;
   readonly messageType: MessageType;
-  /** The dialect's name for the message field, for errors. */
-  readonly field: string;
 }
 
 export class Signing {
@@ -65,6 +63,22 @@ export class Signing {
     return this.hsm.rsaVerify(ref, mechanism, data, signature);
   }
 
+  /**
+   * Whether any enabled version of the key made `signature` (for dialects whose signatures don't
+   * name a version), newest first.
+   */
+  async verifyAnyVersion(key: KeyRecord, input: SignInput, signature: Buffer): Promise<{ valid: boolean; keyVersion: number }> {
+    assertSigningKey(key);
+    const versions = (await this.store.versions(key.keyId))
+      .filter((v) => v.state === 'Enabled')
+      .map((v) => v.version)
+      .sort((a, b) => b - a);
+    for (const version of versions) {
+      if (await this.verify(key, version, input, signature)) return { valid: true, keyVersion: version };
+    }
+    return { valid: false, keyVersion: key.currentVersion };
+  }
+
   /** SubjectPublicKeyInfo PEM of a version's public key. */
   async publicKeyPem(key: KeyRecord, version = key.currentVersion): Promise<string> {
     if (!KEY_SPECS[key.spec].canSign) throw unsupported('symmetric-key', 'Symmetric keys have no public key.');
@@ -77,7 +91,7 @@ export class Signing {
 
   private async enabledVersion(key: KeyRecord, version: number): Promise<VersionRef> {
     const v = await this.store.version(key.keyId, version);
-    if (!v || v.state === 'Creating') throw badRequest('No such key version.', { field: 'keyVersion', reason: 'invalid' });
+    if (!v || v.state === 'Creating') throw badRequest('No such key version.', { subject: 'key-version', reason: 'invalid' });
     if (v.state === 'Disabled') throw invalidState('version-disabled', 'The key version is disabled.');
     return { keyId: key.keyId, version };
   }
@@ -87,7 +101,7 @@ export class Signing {
     let digest: Buffer;
     if (input.messageType === 'DIGEST') {
       if (input.message.length !== HASH_BYTES[hash]) {
-        throw badRequest('The digest length does not match the hash algorithm.', { field: input.field, reason: 'invalid', rule: 'digest-length' });
+        throw badRequest('The digest length does not match the hash algorithm.', { subject: 'message', reason: 'invalid', rule: 'digest-length' });
       }
       digest = input.message;
     } else {

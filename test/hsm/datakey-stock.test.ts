@@ -83,17 +83,17 @@ describe('data keys sealed ahead (KMS_DATAKEY_STOCK)', () => {
     const key = await newKey('hot');
     const { stock, crypto } = stocked();
     const first = [];
-    for (let i = 0; i < HOT; i++) first.push(await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx'));
+    for (let i = 0; i < HOT; i++) first.push(await crypto.sealRandom(key, 32, NO_CONTEXT));
     await until('a shelf was filled', () => stock.stats().ready === SIZE);
     const sealsBefore = faults.attempts.get('encrypt') ?? 0;
     const dks = [...first];
-    for (let i = 0; i < SIZE / 2; i++) dks.push(await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx'));
+    for (let i = 0; i < SIZE / 2; i++) dks.push(await crypto.sealRandom(key, 32, NO_CONTEXT));
     assert.equal(faults.attempts.get('encrypt') ?? 0, sealsBefore, 'no token call on the event loop for a stocked key');
     assert.equal(stock.stats().taken, SIZE / 2);
     assert.equal(new Set(dks.map((d) => d.plaintext.toString('hex'))).size, dks.length, 'every key is a fresh one');
     assert.equal(new Set(dks.map((d) => d.ciphertext.toString('hex'))).size, dks.length);
     for (const dk of dks) {
-      const opened = await crypto.open(key, dk.ciphertext, NO_CONTEXT, 'ctx');
+      const opened = await crypto.open(key, dk.ciphertext, NO_CONTEXT);
       assert.deepEqual(opened.plaintext, dk.plaintext);
       assert.equal(opened.keyVersion, 1);
     }
@@ -105,24 +105,24 @@ describe('data keys sealed ahead (KMS_DATAKEY_STOCK)', () => {
     const { stock, crypto } = stocked();
     const a = contextFromObject({ app: 'a' });
     const b = contextFromObject({ app: 'b' });
-    for (let i = 0; i < HOT; i++) await crypto.sealRandom(key, 32, a, 'ctx');
+    for (let i = 0; i < HOT; i++) await crypto.sealRandom(key, 32, a);
     await until('a shelf was filled', () => stock.stats().ready === SIZE);
-    const other = await crypto.sealRandom(key, 32, b, 'ctx');
+    const other = await crypto.sealRandom(key, 32, b);
     assert.equal(stock.stats().taken, 0);
-    assert.deepEqual((await crypto.open(key, other.ciphertext, b, 'ctx')).plaintext, other.plaintext);
-    const same = await crypto.sealRandom(key, 32, a, 'ctx');
+    assert.deepEqual((await crypto.open(key, other.ciphertext, b)).plaintext, other.plaintext);
+    const same = await crypto.sealRandom(key, 32, a);
     assert.equal(stock.stats().taken, 1);
-    await assert.rejects(crypto.open(key, same.ciphertext, b, 'ctx'), (e: unknown) => e instanceof KmsError);
-    assert.deepEqual((await crypto.open(key, same.ciphertext, a, 'ctx')).plaintext, same.plaintext);
+    await assert.rejects(crypto.open(key, same.ciphertext, b), (e: unknown) => e instanceof KmsError);
+    assert.deepEqual((await crypto.open(key, same.ciphertext, a)).plaintext, same.plaintext);
     stock.clear();
   });
 
   it('when a combination is asked for rarely, then nothing is sealed ahead', async () => {
     const key = await newKey('cold');
     const { stock, crypto, clock, refills } = stocked();
-    for (let i = 0; i < HOT - 1; i++) await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
+    for (let i = 0; i < HOT - 1; i++) await crypto.sealRandom(key, 32, NO_CONTEXT);
     clock.advance(WINDOW_MS * 3);
-    await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
+    await crypto.sealRandom(key, 32, NO_CONTEXT);
     assert.equal(refills(), 0);
     assert.equal(stock.stats().sealed, 0);
     stock.clear();
@@ -132,9 +132,9 @@ describe('data keys sealed ahead (KMS_DATAKEY_STOCK)', () => {
     const key = await newKey('quiet');
     const { stock, crypto, made, clock } = stocked();
     const handedOut = new Set<string>();
-    for (let i = 0; i < HOT; i++) handedOut.add((await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx')).plaintext.toString('hex'));
+    for (let i = 0; i < HOT; i++) handedOut.add((await crypto.sealRandom(key, 32, NO_CONTEXT)).plaintext.toString('hex'));
     await until('a shelf was filled', () => stock.stats().ready === SIZE);
-    const taken = await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
+    const taken = await crypto.sealRandom(key, 32, NO_CONTEXT);
     clock.advance(WINDOW_MS);
     assert.equal(stock.stats().shelves, 1, 'asked for in the window that ended');
     clock.advance(WINDOW_MS);
@@ -153,15 +153,15 @@ describe('data keys sealed ahead (KMS_DATAKEY_STOCK)', () => {
     const key = await newKey('slow');
     const { stock, crypto, made, clock, refills } = stocked();
     // The shelf's windows start with its first request; its keys are sealed a little later.
-    await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
+    await crypto.sealRandom(key, 32, NO_CONTEXT);
     clock.advance(WINDOW_MS / 15);
-    for (let i = 1; i < HOT; i++) await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
+    for (let i = 1; i < HOT; i++) await crypto.sealRandom(key, 32, NO_CONTEXT);
     await until('a shelf was filled', () => stock.stats().ready === SIZE);
     // One request every two-thirds of a window: too few for a refill, enough to keep the shelf.
     const handedOut: Buffer[] = [];
     for (let i = 0; i < 5; i++) {
       clock.advance((WINDOW_MS * 2) / 3);
-      const dk = await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
+      const dk = await crypto.sealRandom(key, 32, NO_CONTEXT);
       if (made.includes(dk.plaintext)) handedOut.push(dk.plaintext);
     }
     assert.equal(stock.stats().shelves, 1, 'the shelf is still there');
@@ -176,16 +176,16 @@ describe('data keys sealed ahead (KMS_DATAKEY_STOCK)', () => {
   it('when the key is disabled or rotated, then no key sealed for its old state is handed out', async () => {
     let key = await newKey('lifecycle');
     const { stock, crypto } = stocked();
-    for (let i = 0; i < HOT; i++) await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
+    for (let i = 0; i < HOT; i++) await crypto.sealRandom(key, 32, NO_CONTEXT);
     await until('a shelf was filled', () => stock.stats().ready === SIZE);
     key = await runtime.services.keys.disable(key);
-    await assert.rejects(crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx'), (e: unknown) => e instanceof KmsError && e.code === 'KeyDisabled');
+    await assert.rejects(crypto.sealRandom(key, 32, NO_CONTEXT), (e: unknown) => e instanceof KmsError && e.code === 'KeyDisabled');
     key = await runtime.services.keys.enable(key);
     key = await runtime.services.keys.rotate(key);
-    const after = await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx');
+    const after = await crypto.sealRandom(key, 32, NO_CONTEXT);
     assert.equal(after.keyVersion, 2);
     assert.equal(stock.stats().taken, 0);
-    assert.deepEqual((await crypto.open(key, after.ciphertext, NO_CONTEXT, 'ctx')).plaintext, after.plaintext);
+    assert.deepEqual((await crypto.open(key, after.ciphertext, NO_CONTEXT)).plaintext, after.plaintext);
     stock.clear();
   });
 
@@ -194,10 +194,10 @@ describe('data keys sealed ahead (KMS_DATAKEY_STOCK)', () => {
     const { stock, crypto } = stocked();
     faults.fail('sealRandomOffThread', 'CKR_DEVICE_ERROR', 3);
     const dks = [];
-    for (let i = 0; i < HOT * 3; i++) dks.push(await crypto.sealRandom(key, 32, NO_CONTEXT, 'ctx'));
+    for (let i = 0; i < HOT * 3; i++) dks.push(await crypto.sealRandom(key, 32, NO_CONTEXT));
     await until('a shelf was filled', () => stock.stats().ready > 0);
     assert.equal(faults.injected.get('sealRandomOffThread'), 3);
-    for (const dk of dks) assert.deepEqual((await crypto.open(key, dk.ciphertext, NO_CONTEXT, 'ctx')).plaintext, dk.plaintext);
+    for (const dk of dks) assert.deepEqual((await crypto.open(key, dk.ciphertext, NO_CONTEXT)).plaintext, dk.plaintext);
     stock.clear();
   });
 

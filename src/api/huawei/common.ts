@@ -1,14 +1,13 @@
-/** What every Huawei handler shares: field errors with the vendor's codes, key lookup, key_info. */
+/** What every Huawei handler shares: the action route, field errors, key lookup, key_info. */
+import type { Static, TSchema } from '@sinclair/typebox';
 import type { Response } from 'express';
-import { badRequest, KmsError } from '../../errors/kms-error';
+import { badRequest, type BadRequestRule, type KmsError } from '../../errors/kms-error';
+import type { Scope } from '../../kms/api-tokens';
 import { contextFromObject, type Context } from '../../kms/envelope/context';
 import type { KeyRecord, KeyState } from '../../store/store';
-import { principalOf } from '../http';
-import { noteKey } from '../middleware/audit';
+import { route, type Route } from '../dispatch';
+import { resolveKey } from '../key-ref';
 import type { Services } from '../services';
-
-/** A handler of one `POST /kms/<action>`: the parsed JSON body in, the JSON answer out. */
-export type Action = (body: unknown, res: Response) => Promise<unknown>;
 
 const MAX_CONTEXT_CHARS = 8192;
 
@@ -17,41 +16,42 @@ export const REALM = 'p11kms';
 
 export const hex = (b: Buffer): string => b.toString('hex').toUpperCase();
 
-export function invalid(field: string, vendorCode: string, message: string): KmsError {
-  return badRequest(message, { field, reason: 'invalid' }, vendorCode);
+/** One `POST /<action>`: its body checked by `body`, its answer the handler's JSON. */
+export function action<B extends TSchema>(name: string, scope: Scope, body: B, handle: (body: Static<B>, res: Response) => Promise<unknown>): Route {
+  return route({
+    method: 'POST',
+    path: `/${name}`,
+    operation: name,
+    scope,
+    body,
+    handle: async (input, _req, res) => {
+      res.json(await handle(input.body as Static<B>, res));
+    },
+  });
+}
+
+/** An invalid value of a field; errors.ts picks the vendor's code from the field and the rule. */
+export function invalid(field: string, message: string, rule?: BadRequestRule): KmsError {
+  return badRequest(message, { field, reason: 'invalid', ...(rule ? { rule } : {}) });
 }
 
 export function encryptionContext(o: Readonly<Record<string, unknown>> | undefined): Context {
   if (o !== undefined && JSON.stringify(o).length > MAX_CONTEXT_CHARS) {
-    throw invalid('encryption_context', 'KMS.0208', 'encryption_context is longer than 8192 characters.');
+    throw invalid('encryption_context', 'encryption_context is longer than 8192 characters.');
   }
   return contextFromObject(o);
 }
 
 /** A whole number from a decimal string already checked by the schema's digit pattern. */
-export function decimal(text: string, min: number, max: number, field: string, vendorCode: string, message: string): number {
+export function decimal(text: string, min: number, max: number, field: string, message: string): number {
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw invalid(field, vendorCode, message);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw invalid(field, message);
   return n;
 }
 
-/**
- * The key a request names (id or `alias/<name>`) for the route's operation: a key of the caller's
- * project, or another project's key by id when a grant gives the caller that operation on it; any
- * other key reads as missing. Noted for the audit record.
- */
-export async function keyOf(s: Services, res: Response, keyId: string): Promise<KeyRecord> {
-  const project = principalOf(res).projectId;
-  const op: unknown = res.locals['operation'];
-  const ref = keyId.startsWith('alias/') ? { alias: keyId.slice('alias/'.length) } : { keyId };
-  const key = await s.keys.forOperation(project, ref, typeof op === 'string' ? op : '');
-  noteKey(res, key);
-  return key;
-}
-
-/** Key changes other than cancelling deletion are refused while the key waits to be deleted (KMS.0210). */
-export function notPendingDeletion(key: KeyRecord): void {
-  if (key.state === 'PendingDeletion') throw new KmsError('KeyPendingDeletion', 'The key is in Scheduled deletion state and cannot be used.');
+/** The key a request names: a key id or `alias/<name>`. */
+export function keyOf(s: Services, res: Response, keyId: string): Promise<KeyRecord> {
+  return resolveKey(s, res, keyId.startsWith('alias/') ? { alias: keyId.slice('alias/'.length) } : { keyId });
 }
 
 /** Huawei's key_state codes: 1 pending activation, 2 enabled, 3 disabled, 4 pending deletion, 5 pending import. */

@@ -2,7 +2,7 @@
  * Huawei's error shape: `{"error":{"error_code":"KMS.xxxx","error_msg":"…"}}` with the vendor's
  * HTTP status (shared/API.md §2.5). Bad input gets the vendor's code for the field at fault.
  */
-import type { KmsError, KmsErrorCode, StateRule } from '../../errors/kms-error';
+import type { ErrorSubject, KmsError, KmsErrorCode, StateRule } from '../../errors/kms-error';
 import type { ErrorRenderer } from '../http';
 
 const TABLE: Readonly<Record<KmsErrorCode, { status: number; code: string }>> = {
@@ -66,27 +66,68 @@ const STATE_RULE: Readonly<Record<StateRule, string>> = {
   'sign-only-key': 'KMS.0335',
   'encrypt-only-key': 'KMS.0334',
   'too-many-tags': 'KMS.0409',
+  'too-many-grants': 'KMS.2404',
 };
 
-function badRequestCode(e: KmsError): string {
+/** The vendor's code for a field (or, from the domain, a subject) and the narrower rule it broke. */
+const FIELD_RULE: Readonly<Record<string, string>> = {
+  'datakey_length:multiple-of-8': 'KMS.1903',
+  'random_data_length:multiple-of-8': 'KMS.1802',
+  'key_spec:unsupported-value': 'KMS.1902',
+  'signing_algorithm:unsupported-value': 'KMS.0332',
+  'encryption-algorithm:not-for-symmetric-key': 'KMS.2105',
+  'encryption-algorithm:not-for-asymmetric-key': 'KMS.2106',
+  'plain_text:length-mismatch': 'KMS.2104',
+  'plain_text:digest-mismatch': 'KMS.2103',
+  'datakey_cipher_length:length-mismatch': 'KMS.2204',
+  'operations:only-create-grant': 'KMS.2401',
+  'grant_id:other-key': 'KMS.2502',
+  'tags:empty': 'KMS.0401',
+  'tags:too-many': 'KMS.0407',
+};
+
+/** Tag rules have one code whichever field (tag, tags, the path's key) carried the tag. */
+const TAG_RULE: Readonly<Record<string, string>> = {
+  'tag-key': 'KMS.0406',
+  'tag-key-length': 'KMS.0411',
+  'tag-value': 'KMS.0405',
+  'tag-value-length': 'KMS.0410',
+  'tag-list': 'KMS.0412',
+};
+
+/** What the domain names, when the vendor has a code for it. */
+const SUBJECT: Partial<Record<ErrorSubject, string>> = {
+  url: 'KMS.0201',
+  grantee: 'KMS.2402',
+  tag: 'KMS.0416',
+  project: 'KMS.0321',
+};
+
+function badRequestCode(e: KmsError, operation: string | undefined): string {
   const d = e.badRequest;
   if (!d) return TABLE.BadRequest.code;
   if (d.reason === 'missing') return 'KMS.0204';
   if (d.reason === 'malformed-json') return 'KMS.0202';
-  if (d.rule === 'rsa-max') return d.field === 'plain_text' ? 'KMS.2108' : 'KMS.1904';
+  // Too long for an RSA key: encrypt-data has its own code, data keys (made or given) another.
+  if (d.rule === 'rsa-max') return operation === 'encrypt-data' ? 'KMS.2108' : 'KMS.1904';
   if (d.rule === 'digest-length') return 'KMS.0329';
-  // The field's name may be the client's (an unknown field): only the table's own entries count.
-  return (d.field && Object.hasOwn(INVALID_FIELD, d.field) && INVALID_FIELD[d.field]) || TABLE.BadRequest.code;
+  const name = d.field ?? d.subject;
+  if (d.rule) {
+    const key = `${name ?? ''}:${d.rule}`;
+    const code = TAG_RULE[d.rule] ?? (Object.hasOwn(FIELD_RULE, key) ? FIELD_RULE[key] : undefined);
+    if (code) return code;
+  }
+  // The field's name may be the client's (an unknown field): only the tables' own entries count.
+  return (d.field && Object.hasOwn(INVALID_FIELD, d.field) && INVALID_FIELD[d.field]) || (d.subject && SUBJECT[d.subject]) || TABLE.BadRequest.code;
 }
 
-function codeOf(e: KmsError): string {
-  if (e.vendorCode) return e.vendorCode;
-  if (e.code === 'BadRequest') return badRequestCode(e);
+function codeOf(e: KmsError, operation: string | undefined): string {
+  if (e.code === 'BadRequest') return badRequestCode(e, operation);
   if (e.stateRule) return STATE_RULE[e.stateRule];
-  return TABLE[e.code].code;
+  return (e.subject && SUBJECT[e.subject]) || TABLE[e.code].code;
 }
 
-export const renderHuaweiError: ErrorRenderer = (e: KmsError) => {
-  const code = codeOf(e);
+export const renderHuaweiError: ErrorRenderer = (e: KmsError, operation?: string) => {
+  const code = codeOf(e, operation);
   return { status: TABLE[e.code].status, body: { error: { error_code: code, error_msg: e.message } }, code };
 };

@@ -3,42 +3,34 @@
  * and description, rotation settings. Scopes are declared in routes.ts (changes: admin; describe,
  * list and rotation status: read).
  */
-import { invalidState } from '../../errors/kms-error';
-import { assertEnabled } from '../../kms/crypto';
 import { isKeySpecName } from '../../kms/key-specs';
-import { rotationCapable } from '../../kms/keys';
+import type { RotationPolicy } from '../../kms/key-rules';
+import type { Route } from '../dispatch';
 import { principalOf } from '../http';
 import { noteKey } from '../middleware/audit';
 import type { Services } from '../services';
-import { compile } from '../validate';
-import { decimal, invalid, keyInfo, keyOf, notPendingDeletion, STATE_CODE, STATE_OF_CODE, type Action } from './common';
+import { action, decimal, invalid, keyInfo, keyOf, STATE_CODE, STATE_OF_CODE } from './common';
+import type { ActionScopes } from './routes';
 import { CreateKeyBody, KeyIdBody, ListKeysBody, RotationIntervalBody, ScheduleDeletionBody, UpdateAliasBody, UpdateDescriptionBody } from './schemas';
 
-const validateCreateKey = compile(CreateKeyBody);
-const validateKeyId = compile(KeyIdBody);
-const validateListKeys = compile(ListKeysBody);
-const validateSchedule = compile(ScheduleDeletionBody);
-const validateAlias = compile(UpdateAliasBody);
-const validateDescription = compile(UpdateDescriptionBody);
-const validateInterval = compile(RotationIntervalBody);
-
 export const MAX_LIST_LIMIT = 1000;
+/** Huawei rotates enabled symmetric keys only and refuses a no-op toggle. */
+const ROTATION: RotationPolicy = { asymmetric: false, whileDisabled: false, idempotent: false };
 
 /** Aliases ending in /default name the cloud's default master keys; a custom key may not take one. */
 function customAlias(alias: string): string {
-  if (alias.endsWith('/default')) throw invalid('key_alias', 'KMS.1101', 'Invalid key_alias.');
+  if (alias.endsWith('/default')) throw invalid('key_alias', 'Invalid key_alias.');
   return alias;
 }
 
-export function keyActions(s: Services): Record<string, Action> {
-  return {
-    'create-key': async (raw, res) => {
-      const body = validateCreateKey(raw);
+export function keyActions(s: Services, scopes: ActionScopes): Route[] {
+  return [
+    action('create-key', scopes['create-key'], CreateKeyBody, async (body, res) => {
       const alias = customAlias(body.key_alias);
       const spec = body.key_spec ?? 'AES_256';
-      if (!isKeySpecName(spec)) throw invalid('key_spec', 'KMS.0308', 'key_spec must be AES_256 or RSA_2048.');
+      if (!isKeySpecName(spec)) throw invalid('key_spec', 'key_spec must be AES_256 or RSA_2048.');
       if (spec === 'AES_256' && body.key_usage === 'SIGN_VERIFY') {
-        throw invalid('key_usage', 'KMS.0308', 'AES_256 keys can only be used to encrypt and decrypt.');
+        throw invalid('key_usage', 'AES_256 keys can only be used to encrypt and decrypt.');
       }
       const key = await s.keys.create({
         projectId: principalOf(res).projectId,
@@ -51,17 +43,13 @@ export function keyActions(s: Services): Record<string, Action> {
       // The record of a creation names the key it made.
       noteKey(res, key);
       return { key_info: { key_id: key.keyId, domain_id: key.projectId } };
-    },
+    }),
 
-    'describe-key': async (raw, res) => {
-      const body = validateKeyId(raw);
-      return { key_info: keyInfo(await keyOf(s, res, body.key_id)) };
-    },
+    action('describe-key', scopes['describe-key'], KeyIdBody, async (body, res) => ({ key_info: keyInfo((await keyOf(s, res, body.key_id))) })),
 
-    'list-keys': async (raw, res) => {
-      const body = validateListKeys(raw);
-      const limit = body.limit === undefined ? MAX_LIST_LIMIT : decimal(body.limit, 1, MAX_LIST_LIMIT, 'limit', 'KMS.1601', 'Invalid limit.');
-      const offset = body.marker === undefined ? 0 : decimal(body.marker, 0, Number.MAX_SAFE_INTEGER, 'marker', 'KMS.1602', 'marker must be greater than or equals 0.');
+    action('list-keys', scopes['list-keys'], ListKeysBody, async (body, res) => {
+      const limit = body.limit === undefined ? MAX_LIST_LIMIT : decimal(body.limit, 1, MAX_LIST_LIMIT, 'limit', 'Invalid limit.');
+      const offset = body.marker === undefined ? 0 : decimal(body.marker, 0, Number.MAX_SAFE_INTEGER, 'marker', 'marker must be greater than or equals 0.');
       // States 1 (pending activation) and 5 (pending import) exist at the vendor only: no key is ever in them here.
       const state = body.key_state === undefined ? undefined : STATE_OF_CODE[body.key_state];
       const page =
@@ -77,90 +65,63 @@ export function keyActions(s: Services): Record<string, Action> {
         truncated: String(truncated),
         total: page.total,
       };
-    },
+    }),
 
-    'enable-key': async (raw, res) => {
-      const body = validateKeyId(raw);
-      const key = await s.keys.enable(await keyOf(s, res, body.key_id));
+    action('enable-key', scopes['enable-key'], KeyIdBody, async (body, res) => {
+      const key = await s.keys.enable((await keyOf(s, res, body.key_id)));
       return { key_info: { key_id: key.keyId, key_state: STATE_CODE[key.state] } };
-    },
+    }),
 
-    'disable-key': async (raw, res) => {
-      const body = validateKeyId(raw);
-      const key = await s.keys.disable(await keyOf(s, res, body.key_id));
+    action('disable-key', scopes['disable-key'], KeyIdBody, async (body, res) => {
+      const key = await s.keys.disable((await keyOf(s, res, body.key_id)));
       return { key_info: { key_id: key.keyId, key_state: STATE_CODE[key.state] } };
-    },
+    }),
 
-    'schedule-key-deletion': async (raw, res) => {
-      const body = validateSchedule(raw);
-      const days = decimal(body.pending_days, 7, 1096, 'pending_days', 'KMS.1401', 'Set the pending deletion period between 7 to 1096 days.');
-      const key = await s.keys.scheduleDeletion(await keyOf(s, res, body.key_id), days);
+    action('schedule-key-deletion', scopes['schedule-key-deletion'], ScheduleDeletionBody, async (body, res) => {
+      const days = decimal(body.pending_days, 7, 1096, 'pending_days', 'Set the pending deletion period between 7 to 1096 days.');
+      const key = await s.keys.scheduleDeletion((await keyOf(s, res, body.key_id)), days);
       return { key_id: key.keyId, key_state: STATE_CODE[key.state] };
-    },
+    }),
 
-    'cancel-key-deletion': async (raw, res) => {
-      const body = validateKeyId(raw);
-      const key = await s.keys.cancelDeletion(await keyOf(s, res, body.key_id));
+    action('cancel-key-deletion', scopes['cancel-key-deletion'], KeyIdBody, async (body, res) => {
+      const key = await s.keys.cancelDeletion((await keyOf(s, res, body.key_id)));
       return { key_id: key.keyId, key_state: STATE_CODE[key.state] };
-    },
+    }),
 
-    'update-key-alias': async (raw, res) => {
-      const body = validateAlias(raw);
+    action('update-key-alias', scopes['update-key-alias'], UpdateAliasBody, async (body, res) => {
       const alias = customAlias(body.key_alias);
-      const found = await keyOf(s, res, body.key_id);
-      notPendingDeletion(found);
-      const key = await s.keys.updateAlias(found, alias);
+      const key = await s.keys.updateAlias((await keyOf(s, res, body.key_id)), alias);
       return { key_info: { key_id: key.keyId, key_alias: key.alias } };
-    },
+    }),
 
-    'update-key-description': async (raw, res) => {
-      const body = validateDescription(raw);
-      const found = await keyOf(s, res, body.key_id);
-      notPendingDeletion(found);
-      const key = await s.keys.updateDescription(found, body.key_description);
+    action('update-key-description', scopes['update-key-description'], UpdateDescriptionBody, async (body, res) => {
+      const key = await s.keys.updateDescription((await keyOf(s, res, body.key_id)), body.key_description);
       return { key_info: { key_id: key.keyId, key_description: key.description } };
-    },
+    }),
 
-    'enable-key-rotation': async (raw, res) => {
-      const body = validateKeyId(raw);
-      const key = rotatable(await keyOf(s, res, body.key_id));
-      if (key.rotationEnabled) throw invalidState('rotation-not-disabled', 'Key rotation is not disabled.');
-      await s.keys.setRotation(key, { enabled: true });
+    action('enable-key-rotation', scopes['enable-key-rotation'], KeyIdBody, async (body, res) => {
+      await s.keys.setAutoRotation((await keyOf(s, res, body.key_id)), true, ROTATION);
       return {};
-    },
+    }),
 
-    'disable-key-rotation': async (raw, res) => {
-      const body = validateKeyId(raw);
-      const key = rotatable(await keyOf(s, res, body.key_id));
-      if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Key rotation is not enabled.');
-      await s.keys.setRotation(key, { enabled: false });
+    action('disable-key-rotation', scopes['disable-key-rotation'], KeyIdBody, async (body, res) => {
+      await s.keys.setAutoRotation((await keyOf(s, res, body.key_id)), false, ROTATION);
       return {};
-    },
+    }),
 
-    'update-key-rotation-interval': async (raw, res) => {
-      const body = validateInterval(raw);
-      const key = rotatable(await keyOf(s, res, body.key_id));
-      if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Key rotation is not enabled.');
-      await s.keys.setRotation(key, { intervalDays: body.rotation_interval });
+    action('update-key-rotation-interval', scopes['update-key-rotation-interval'], RotationIntervalBody, async (body, res) => {
+      await s.keys.setRotationInterval((await keyOf(s, res, body.key_id)), body.rotation_interval, ROTATION);
       return {};
-    },
+    }),
 
-    'get-key-rotation-status': async (raw, res) => {
-      const body = validateKeyId(raw);
-      const key = await keyOf(s, res, body.key_id);
+    action('get-key-rotation-status', scopes['get-key-rotation-status'], KeyIdBody, async (body, res) => {
+      const key = (await keyOf(s, res, body.key_id));
       return {
         key_rotation_enabled: key.rotationEnabled,
         rotation_interval: key.rotationIntervalDays,
         last_rotation_time: key.lastRotationAt === null ? '' : String(key.lastRotationAt),
         number_of_rotations: key.rotationCount,
       };
-    },
-  };
-}
-
-/** Rotation settings change only for an enabled AES key (RSA keys: KMS.0324). */
-function rotatable<K extends Parameters<typeof rotationCapable>[0]>(key: K): K {
-  rotationCapable(key);
-  assertEnabled(key);
-  return key;
+    }),
+  ];
 }

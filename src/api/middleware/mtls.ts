@@ -9,14 +9,14 @@ import type { RequestHandler } from 'express';
 import { KmsError } from '../../errors/kms-error';
 import { principalOf } from '../http';
 
-export function clientCertProject(vendorCode?: string): RequestHandler {
+export function clientCertProject(): RequestHandler {
   return (req, res, next) => {
     const socket = req.socket as Partial<TLSSocket>;
     const cert = socket.authorized === true && typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
     const cn: unknown = cert?.subject?.CN;
     const project = principalOf(res).projectId;
     if (typeof cn !== 'string' || cn !== project) {
-      next(new KmsError('Forbidden', 'The client certificate does not belong to the token\'s project.', vendorCode ? { vendorCode } : {}));
+      next(new KmsError('Forbidden', 'The client certificate does not belong to the token\'s project.'));
       return;
     }
     next();

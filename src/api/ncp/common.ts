@@ -3,16 +3,14 @@
  * reads exactly like a missing one), base64 fields, and the
  * vendor's names for key types and states.
  */
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import { badRequest } from '../../errors/kms-error';
 import { NO_CONTEXT, type Context } from '../../kms/envelope/context';
 import { DAY_MS } from '../../kms/keys';
 import type { KeySpecName } from '../../kms/key-specs';
 import type { KeyRecord, KeyState, VersionState } from '../../store/store';
 import { fromBase64 } from '../base64';
-import type { Scope } from '../../kms/api-tokens';
-import { principalOf, type Route } from '../http';
-import { noteKey } from '../middleware/audit';
+import { resolveKey } from '../key-ref';
 import type { Services } from '../services';
 import { compile } from '../validate';
 import { KeyTagParam } from './schemas';
@@ -20,11 +18,6 @@ import { KeyTagParam } from './schemas';
 const validateKeyTag = compile(KeyTagParam);
 
 export const MAX_CONTEXT_BYTES = 50;
-
-/** One entry of the route table (routes.ts): operation name, token scope, handler. */
-export function route(operation: string, scope: Scope, handle: Route['handle']): Route {
-  return { operation, scope, handle };
-}
 
 export function ok(res: Response, data: unknown): void {
   res.json({ code: 'SUCCESS', data });
@@ -49,20 +42,17 @@ export function base64Field(field: string, text: string, max: number): Buffer {
 }
 
 /**
- * The key named by the `keyTag` path parameter, for the route's operation: a key of the caller's
- * project (NCP has no grants, so another project's key always reads as missing). Noted for the audit.
+ * The key named by the `keyTag` path parameter: a key of the caller's project (NCP has no grants,
+ * so another project's key always reads as missing).
  */
-export async function keyOf(s: Services, req: Request, res: Response): Promise<KeyRecord> {
-  const tag = req.params['keyTag'];
+export async function keyOf(s: Services, params: Readonly<Record<string, string>>, res: Response): Promise<KeyRecord> {
+  const tag = params['keyTag'];
   try {
     validateKeyTag(tag);
   } catch {
     throw badRequest('Invalid keyTag.', { field: 'keyTag', reason: 'invalid' });
   }
-  const op: unknown = res.locals['operation'];
-  const key = await s.keys.forOperation(principalOf(res).projectId, { keyTag: String(tag) }, `ncp:${typeof op === 'string' ? op : ''}`);
-  noteKey(res, key);
-  return key;
+  return resolveKey(s, res, { keyTag: String(tag) }, { grants: false });
 }
 
 export type NcpKeyType = 'AES256' | 'RSA2048';

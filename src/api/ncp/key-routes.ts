@@ -1,24 +1,19 @@
 /**
  * NCP key management and read routes: create, list, info, enable/disable, deletion, rotation,
- * versions and auto-rotation settings, keyed by method and path for routes.ts's table. Each route
- * declares its operation and scope (management: admin; reads: read). Each handler checks the
- * caller, then the input, then the key, then calls the domain, so a refused request never reaches
- * a state change.
+ * versions and auto-rotation settings. Each route declares its operation and scope (management:
+ * admin; reads: read). The body is checked by the route's schema, then the key is found, then the
+ * domain is called, so a refused request never reaches a state change.
  */
-import type { Request, Response } from 'express';
-import { badRequest, invalidState, KmsError } from '../../errors/kms-error';
-import type { KeyRecord } from '../../store/store';
-import { principalOf, type Route } from '../http';
+import { badRequest } from '../../errors/kms-error';
+import type { RotationPolicy } from '../../kms/key-rules';
+import { route, type Route } from '../dispatch';
+import { principalOf } from '../http';
 import { noteKey, noteVersion } from '../middleware/audit';
 import type { Services } from '../services';
 import { compile } from '../validate';
-import { keyInfo, keyListItem, keyOf, keyStatus, ok, rotationInfo, route, specOf, versionStatus } from './common';
+import { keyInfo, keyListItem, keyOf, keyStatus, ok, rotationInfo, specOf, versionStatus } from './common';
 import { CreateKeyBody, EmptyBody, ListKeysQuery, RotationPeriodBody, VersionParam } from './schemas';
 
-const validateCreateKey = compile(CreateKeyBody);
-const validateEmpty = compile(EmptyBody);
-const validateListQuery = compile(ListKeysQuery);
-const validateRotationPeriod = compile(RotationPeriodBody);
 const validateVersion = compile(VersionParam);
 
 /** NCP's deletion window is fixed: 72 hours. */
@@ -26,9 +21,11 @@ export const DELETION_DAYS = 3;
 const DEFAULT_ROTATION_DAYS = 90;
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 200;
+/** NCP rotates RSA keys too, and lets a disabled key's settings change; it refuses a no-op toggle. */
+const ROTATION: RotationPolicy = { asymmetric: true, whileDisabled: true, idempotent: false };
 
-function versionParam(req: Request): number {
-  const v = req.params['version'];
+function versionParam(params: Readonly<Record<string, string>>): number {
+  const v = params['version'];
   try {
     validateVersion(v);
   } catch {
@@ -37,131 +34,196 @@ function versionParam(req: Request): number {
   return Number(v);
 }
 
-/** Rotation settings can't change while the key waits for deletion. */
-function assertNotPendingDeletion(key: KeyRecord): void {
-  if (key.state === 'PendingDeletion') throw new KmsError('KeyPendingDeletion', 'The key is pending deletion and cannot be used.');
-}
+const stateOf = (key: { keyTag: string; state: Parameters<typeof keyStatus>[0]; stateChangedAt: number }) => ({
+  keyTag: key.keyTag,
+  status: keyStatus(key.state),
+  statusDate: key.stateChangedAt,
+});
 
-const stateOf = (key: KeyRecord) => ({ keyTag: key.keyTag, status: keyStatus(key.state), statusDate: key.stateChangedAt });
+export function keyRoutes(s: Services): Route[] {
+  const setVersionEnabled = (enabled: boolean) =>
+    route({
+      method: 'POST',
+      path: `/keys/:keyTag/versions/:version/${enabled ? 'enable' : 'disable'}`,
+      operation: enabled ? 'enable-key-version' : 'disable-key-version',
+      scope: 'admin',
+      body: EmptyBody,
+      handle: async ({ params }, _req, res) => {
+        const version = versionParam(params);
+        const v = await s.keys.setVersionEnabled((await keyOf(s, params, res)), version, enabled);
+        ok(res, { version: v.version, status: versionStatus(v.state), statusDate: v.stateChangedAt });
+      },
+    });
 
-export function keyRoutes(s: Services): Record<string, Route> {
-  /** A management call with no body fields on one key (the route declares the admin scope). */
-  const manage = async (req: Request, res: Response): Promise<KeyRecord> => {
-    validateEmpty(req.body);
-    return await keyOf(s, req, res);
-  };
-
-  const setVersionEnabled = (enabled: boolean) => async (req: Request, res: Response) => {
-    const version = versionParam(req);
-    validateEmpty(req.body);
-    const v = await s.keys.setVersionEnabled(await keyOf(s, req, res), version, enabled);
-    ok(res, { version: v.version, status: versionStatus(v.state), statusDate: v.stateChangedAt });
-  };
-
-  return {
-    'POST /keys': route('create-key', 'admin', async (req, res) => {
-      const body = validateCreateKey(req.body);
-      if (body.keyType === 'ECDSA') throw badRequest('ECDSA keys are not supported.', { field: 'keyType', reason: 'invalid' });
-      if (body.isConvergent === true && body.keyType !== 'AES256') {
-        throw badRequest('Only AES256 keys can be convergent.', { field: 'isConvergent', reason: 'invalid' });
-      }
-      const spec = specOf(body.keyType);
-      const key = await s.keys.create({
-        projectId: principalOf(res).projectId,
-        alias: body.keyName,
-        description: body.memo ?? '',
-        spec,
-        usage: spec === 'AES_256' ? 'ENCRYPT_DECRYPT' : 'ANY',
-        convergent: body.isConvergent ?? false,
-        rotationEnabled: body.isAutoRotation ?? false,
-        rotationIntervalDays: body.rotationPeriod ?? DEFAULT_ROTATION_DAYS,
-      });
-      // The record of a creation names the key it made.
-      noteKey(res, key);
-      ok(res, keyInfo(key));
+  return [
+    route({
+      method: 'POST',
+      path: '/keys',
+      operation: 'create-key',
+      scope: 'admin',
+      body: CreateKeyBody,
+      handle: async ({ body }, _req, res) => {
+        if (body.keyType === 'ECDSA') throw badRequest('ECDSA keys are not supported.', { field: 'keyType', reason: 'invalid' });
+        if (body.isConvergent === true && body.keyType !== 'AES256') {
+          throw badRequest('Only AES256 keys can be convergent.', { field: 'isConvergent', reason: 'invalid' });
+        }
+        const spec = specOf(body.keyType);
+        const key = await s.keys.create({
+          projectId: principalOf(res).projectId,
+          alias: body.keyName,
+          description: body.memo ?? '',
+          spec,
+          usage: spec === 'AES_256' ? 'ENCRYPT_DECRYPT' : 'ANY',
+          convergent: body.isConvergent ?? false,
+          rotationEnabled: body.isAutoRotation ?? false,
+          rotationIntervalDays: body.rotationPeriod ?? DEFAULT_ROTATION_DAYS,
+        });
+        // The record of a creation names the key it made.
+        noteKey(res, key);
+        ok(res, keyInfo(key));
+      },
     }),
 
-    'GET /keys': route('list-keys', 'read', async (req, res) => {
-      const query = validateListQuery({ ...(req.query as Record<string, unknown>) });
-      const pageNo = query.pageNo === undefined ? 1 : Number(query.pageNo);
-      const pageSize = query.pageSize === undefined ? DEFAULT_PAGE_SIZE : Number(query.pageSize);
-      if (pageSize > MAX_PAGE_SIZE) throw badRequest('pageSize must be from 1 to 200.', { field: 'pageSize', reason: 'invalid' });
-      const page = await s.keys.list(principalOf(res).projectId, { offset: (pageNo - 1) * pageSize, limit: pageSize });
-      ok(res, {
-        keyList: page.keys.map(keyListItem),
-        currentPageNo: pageNo,
-        totalPageNo: Math.ceil(page.total / pageSize),
-        totalCount: page.total,
-      });
+    route({
+      method: 'GET',
+      path: '/keys',
+      operation: 'list-keys',
+      scope: 'read',
+      query: ListKeysQuery,
+      handle: async ({ query }, _req, res) => {
+        const pageNo = query.pageNo === undefined ? 1 : Number(query.pageNo);
+        const pageSize = query.pageSize === undefined ? DEFAULT_PAGE_SIZE : Number(query.pageSize);
+        if (pageSize > MAX_PAGE_SIZE) throw badRequest('pageSize must be from 1 to 200.', { field: 'pageSize', reason: 'invalid' });
+        const page = await s.keys.list(principalOf(res).projectId, { offset: (pageNo - 1) * pageSize, limit: pageSize });
+        ok(res, {
+          keyList: page.keys.map(keyListItem),
+          currentPageNo: pageNo,
+          totalPageNo: Math.ceil(page.total / pageSize),
+          totalCount: page.total,
+        });
+      },
     }),
 
-    'GET /keys/:keyTag': route('get-key-info', 'read', async (req, res) => {
-      ok(res, keyInfo(await keyOf(s, req, res)));
+    route({
+      method: 'GET',
+      path: '/keys/:keyTag',
+      operation: 'get-key-info',
+      scope: 'read',
+      handle: async ({ params }, _req, res) => ok(res, keyInfo((await keyOf(s, params, res)))),
     }),
 
-    'DELETE /keys/:keyTag': route('delete-key', 'admin', async (req, res) => {
-      await s.keys.deleteNow(await manage(req, res));
-      ok(res, null);
+    route({
+      method: 'DELETE',
+      path: '/keys/:keyTag',
+      operation: 'delete-key',
+      scope: 'admin',
+      body: EmptyBody,
+      handle: async ({ params }, _req, res) => {
+        await s.keys.deleteNow((await keyOf(s, params, res)));
+        ok(res, null);
+      },
     }),
 
-    'POST /keys/:keyTag/enable': route('enable-key', 'admin', async (req, res) => {
-      ok(res, stateOf(await s.keys.enable(await manage(req, res))));
+    route({
+      method: 'POST',
+      path: '/keys/:keyTag/enable',
+      operation: 'enable-key',
+      scope: 'admin',
+      body: EmptyBody,
+      handle: async ({ params }, _req, res) => ok(res, stateOf(await s.keys.enable((await keyOf(s, params, res))))),
     }),
 
-    'POST /keys/:keyTag/disable': route('disable-key', 'admin', async (req, res) => {
-      ok(res, stateOf(await s.keys.disable(await manage(req, res))));
+    route({
+      method: 'POST',
+      path: '/keys/:keyTag/disable',
+      operation: 'disable-key',
+      scope: 'admin',
+      body: EmptyBody,
+      handle: async ({ params }, _req, res) => ok(res, stateOf(await s.keys.disable((await keyOf(s, params, res))))),
     }),
 
-    'POST /keys/:keyTag/request-deletion': route('request-deletion', 'admin', async (req, res) => {
-      const key = await s.keys.scheduleDeletion(await manage(req, res), DELETION_DAYS);
-      ok(res, { ...stateOf(key), destroyDate: key.deletionDate });
+    route({
+      method: 'POST',
+      path: '/keys/:keyTag/request-deletion',
+      operation: 'request-deletion',
+      scope: 'admin',
+      body: EmptyBody,
+      handle: async ({ params }, _req, res) => {
+        const key = await s.keys.scheduleDeletion((await keyOf(s, params, res)), DELETION_DAYS);
+        ok(res, { ...stateOf(key), destroyDate: key.deletionDate });
+      },
     }),
 
-    'POST /keys/:keyTag/cancel-deletion': route('cancel-deletion', 'admin', async (req, res) => {
-      ok(res, stateOf(await s.keys.cancelDeletion(await manage(req, res))));
+    route({
+      method: 'POST',
+      path: '/keys/:keyTag/cancel-deletion',
+      operation: 'cancel-deletion',
+      scope: 'admin',
+      body: EmptyBody,
+      handle: async ({ params }, _req, res) => ok(res, stateOf(await s.keys.cancelDeletion((await keyOf(s, params, res))))),
     }),
 
-    'POST /keys/:keyTag/rotate': route('rotate-key', 'admin', async (req, res) => {
-      const key = await s.keys.rotate(await manage(req, res));
-      // The record names the version the rotation made, not the one it replaced.
-      noteVersion(res, key.currentVersion);
-      ok(res, { keyTag: key.keyTag, version: key.currentVersion, rotatedDate: key.lastRotationAt });
+    route({
+      method: 'POST',
+      path: '/keys/:keyTag/rotate',
+      operation: 'rotate-key',
+      scope: 'admin',
+      body: EmptyBody,
+      handle: async ({ params }, _req, res) => {
+        const key = await s.keys.rotate((await keyOf(s, params, res)), ROTATION);
+        // The record names the version the rotation made, not the one it replaced.
+        noteVersion(res, key.currentVersion);
+        ok(res, { keyTag: key.keyTag, version: key.currentVersion, rotatedDate: key.lastRotationAt });
+      },
     }),
 
-    'GET /keys/:keyTag/versions': route('get-key-versions', 'read', async (req, res) => {
-      const key = await keyOf(s, req, res);
-      ok(res, {
-        keyTag: key.keyTag,
-        currentVersion: key.currentVersion,
-        versionList: (await s.keys.versions(key)).map((v) => ({ version: v.version, status: versionStatus(v.state), registerDate: v.createdAt })),
-      });
+    route({
+      method: 'GET',
+      path: '/keys/:keyTag/versions',
+      operation: 'get-key-versions',
+      scope: 'read',
+      handle: async ({ params }, _req, res) => {
+        const key = (await keyOf(s, params, res));
+        ok(res, {
+          keyTag: key.keyTag,
+          currentVersion: key.currentVersion,
+          versionList: (await s.keys.versions(key)).map((v) => ({ version: v.version, status: versionStatus(v.state), registerDate: v.createdAt })),
+        });
+      },
     }),
 
-    'POST /keys/:keyTag/versions/:version/enable': route('enable-key-version', 'admin', setVersionEnabled(true)),
-    'POST /keys/:keyTag/versions/:version/disable': route('disable-key-version', 'admin', setVersionEnabled(false)),
+    setVersionEnabled(true),
+    setVersionEnabled(false),
 
-    'PUT /keys/:keyTag/rotation-period': route('change-rotation-period', 'admin', async (req, res) => {
-      const body = validateRotationPeriod(req.body);
-      const key = await keyOf(s, req, res);
-      assertNotPendingDeletion(key);
-      if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Automatic rotation is not enabled for this key.');
-      const updated = await s.keys.setRotation(key, { intervalDays: body.rotationPeriod });
-      const { keyTag, rotationPeriod, nextRotationDate } = rotationInfo(updated);
-      ok(res, { keyTag, rotationPeriod, nextRotationDate });
+    route({
+      method: 'PUT',
+      path: '/keys/:keyTag/rotation-period',
+      operation: 'change-rotation-period',
+      scope: 'admin',
+      body: RotationPeriodBody,
+      handle: async ({ body, params }, _req, res) => {
+        const updated = await s.keys.setRotationInterval((await keyOf(s, params, res)), body.rotationPeriod, ROTATION);
+        const { keyTag, rotationPeriod, nextRotationDate } = rotationInfo(updated);
+        ok(res, { keyTag, rotationPeriod, nextRotationDate });
+      },
     }),
 
-    'POST /keys/:keyTag/enable-auto-rotation': route('enable-auto-rotation', 'admin', async (req, res) => {
-      const key = await manage(req, res);
-      assertNotPendingDeletion(key);
-      if (key.rotationEnabled) throw invalidState('rotation-not-disabled', 'Automatic rotation is already enabled for this key.');
-      ok(res, rotationInfo(await s.keys.setRotation(key, { enabled: true })));
+    route({
+      method: 'POST',
+      path: '/keys/:keyTag/enable-auto-rotation',
+      operation: 'enable-auto-rotation',
+      scope: 'admin',
+      body: EmptyBody,
+      handle: async ({ params }, _req, res) => ok(res, rotationInfo(await s.keys.setAutoRotation((await keyOf(s, params, res)), true, ROTATION))),
     }),
 
-    'POST /keys/:keyTag/disable-auto-rotation': route('disable-auto-rotation', 'admin', async (req, res) => {
-      const key = await manage(req, res);
-      assertNotPendingDeletion(key);
-      if (!key.rotationEnabled) throw invalidState('rotation-not-enabled', 'Automatic rotation is not enabled for this key.');
-      ok(res, rotationInfo(await s.keys.setRotation(key, { enabled: false })));
+    route({
+      method: 'POST',
+      path: '/keys/:keyTag/disable-auto-rotation',
+      operation: 'disable-auto-rotation',
+      scope: 'admin',
+      body: EmptyBody,
+      handle: async ({ params }, _req, res) => ok(res, rotationInfo(await s.keys.setAutoRotation((await keyOf(s, params, res)), false, ROTATION))),
     }),
-  };
+  ];
 }
