@@ -2,7 +2,7 @@
  * `p11kms` command line. stdout carries only the command's result (a token, or key JSON), so
  * scripts can capture it; diagnostics go to stderr.
  *
- *   p11kms token create --project <id> [--admin | --scope admin,crypto,read] [--expires 30d|12h|<ISO date>]
+ *   p11kms token create --project <id> [--admin | --scope admin,crypto,read] [--expires 30d|12h|<ISO date>] [--aws]
  *   p11kms token list [--project <id>]          (JSON lines; never the secret or its hash)
  *   p11kms token revoke <token id>
  *   p11kms audit verify [file] [--head <head>]…  (default: every audit file of the data dir; MACs checked with the token)
@@ -11,6 +11,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { AwsCredentials } from './api/aws/credentials';
 import { loadConfig } from './config/load';
 import { isKmsError } from './errors/kms-error';
 import { HsmError } from './hsm/binding';
@@ -23,7 +24,8 @@ import { auditFile, auditFiles } from './transport';
 import type { Config } from './config/schema';
 
 const USAGE = `usage:
-  p11kms token create --project <project_id> [--admin | --scope admin,crypto,read] [--expires 30d|12h|<ISO date>]
+  p11kms token create --project <project_id> [--admin | --scope admin,crypto,read] [--expires 30d|12h|<ISO date>] [--aws]
+      --aws: an AWS access key (JSON line: accessKeyId, secretAccessKey, accountId, region) for the AWS dialect
   p11kms token list [--project <project_id>]
   p11kms token revoke <token_id>
   p11kms audit verify [file] [--head <head>]...
@@ -102,6 +104,7 @@ async function run(argv: string[]): Promise<void> {
     options: {
       project: { type: 'string' },
       admin: { type: 'boolean', default: false },
+      aws: { type: 'boolean', default: false },
       scope: { type: 'string' },
       expires: { type: 'string' },
       alias: { type: 'string' },
@@ -141,6 +144,17 @@ async function run(argv: string[]): Promise<void> {
     const scopes = tokenScopes(values.admin === true, values.scope);
     const expiresAt = values.expires === undefined ? null : parseExpiry(values.expires);
     if (expiresAt === undefined) throw new UsageError('--expires must be like 30d, 12h, 45m, 90s or a future ISO 8601 date');
+    if (values.aws === true) {
+      // The secret is sealed under a key in the token: this needs the HSM, not only the store.
+      const runtime = openRuntime(config, log, { keygenInProcess: true });
+      try {
+        const cred = await audited(config, runtime.auditKey, log, 'token-create', projectId, () => new AwsCredentials(runtime.services, config.awsRegion).create(projectId, scopes, expiresAt));
+        process.stdout.write(`${JSON.stringify(cred)}\n`);
+      } finally {
+        await runtime.close();
+      }
+      return;
+    }
     const store = openStore(config);
     const audit = openAuditKey(config, log);
     try {

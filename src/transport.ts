@@ -60,6 +60,7 @@ export function openEdge(config: Config, key?: AuditMacKey, log?: Logger, shared
       ...(sharedLimits ? { shared: sharedLimits } : {}),
     }),
     mtls: config.tlsCa !== undefined,
+    awsRegion: config.awsRegion,
   };
 }
 

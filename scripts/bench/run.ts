@@ -32,7 +32,7 @@
  *     (N processes skip 1 connection: one connection only ever reaches one worker).
  *     Routes: /livez (bare HTTP ceiling: the app's global middleware only, no HSM), Huawei
  *     describe-key (the trivial route with the SAME middleware as the key routes: auth, rate limit,
- *     body parse, validation, key lookup, audit record, answer; no HSM work), Huawei create-datakey (512 bits), NCP create-custom-key (256 bits, requestPlainKey), Huawei
+ *     body parse, validation, key lookup, audit record, answer; no HSM work), Huawei create-datakey (512 bits), AWS GenerateDataKey (64 bytes, SigV4-signed), NCP create-custom-key (256 bits, requestPlainKey), Huawei
  *     decrypt-datakey, Huawei encrypt-data (1 KiB), and last Huawei create-key (it adds keys).
  *     Variant: create-datakey with KMS_AUDIT_FSYNC=false, to size the audit trail's fdatasync.
  *     The target rounds (describe-key and the data-key routes in turn) on each, and again on 1
@@ -69,6 +69,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { signedAwsHeaders, type AwsCredential } from './aws-sign';
 import { drive, type LoadResult, type Target } from './load';
 import { benchNodes, nodesTable, type NodesReport } from './nodes';
 import type { RawOutput, RawResult } from './raw';
@@ -388,6 +389,7 @@ async function main(): Promise<void> {
     if (flags.nodesOnly) throw new NodesOnly();
     // 1. Credentials and CMKs, made with the documented CLI.
     const admin = cli(d, ['token', 'create', '--project', PROJECT, '--admin']).trim();
+    const awsAdmin = JSON.parse(cli(d, ['token', 'create', '--project', PROJECT, '--admin', '--aws'])) as AwsCredential;
     const made: { key_id: string; keyTag: string }[] = [];
     for (let i = 0; i < BASE_KEYS; i++) {
       made.push(JSON.parse(cli(d, ['key', 'create', '--project', PROJECT, '--alias', `bench-${i}`, '--spec', 'AES_256'])) as { key_id: string; keyTag: string });
@@ -421,6 +423,7 @@ async function main(): Promise<void> {
     const hw = { 'x-auth-token': admin };
     const H = (action: string) => `/v1.0/${PROJECT}/kms/${action}`;
     let cipherText = '';
+    const awsDataKeyBody = JSON.stringify({ KeyId: key.key_id, NumberOfBytes: 64 });
     const targets = (): Target[] => [
       { name: '/livez', method: 'GET', path: '/livez', expectStatus: 200 },
       {
@@ -437,6 +440,15 @@ async function main(): Promise<void> {
         path: H('create-datakey'),
         headers: hw,
         body: JSON.stringify({ key_id: key.key_id, datakey_length: '512' }),
+        expectStatus: 200,
+      },
+      {
+        // The AWS dialect's data key beside Huawei's: same key, same 64 bytes, plus SigV4.
+        name: 'GenerateDataKey',
+        method: 'POST',
+        path: '/',
+        headers: signedAwsHeaders(awsAdmin, 'GenerateDataKey', awsDataKeyBody),
+        body: awsDataKeyBody,
         expectStatus: 200,
       },
       {

@@ -4,6 +4,7 @@ import { errorHandler, requestId, requestLog, securityHeaders, UNAVAILABLE_RETRY
 import { huaweiRouter } from './huawei/routes';
 import { ncpRouter } from './ncp/routes';
 import { consoleRouter } from './console/routes';
+import { awsRouter } from './aws/routes';
 import type { Edge } from './middleware/edge';
 import type { Services } from './services';
 import { KmsError } from '../errors/kms-error';
@@ -37,6 +38,8 @@ export function createApp(s: Services, edge: Edge = {}): Express {
   // A project id that doesn't percent-decode fails in the mount path, before the dialect's router:
   // still the client's mistake, answered in Huawei's shape.
   app.use('/v1.0', errorHandler(renderHuaweiError, s.log));
+  // AWS: `POST /` naming a TrentService operation in X-Amz-Target; anything else passes by.
+  app.use(awsRouter(s, edge));
   app.use((_req, _res, next) => next(new KmsError('RouteNotFound', 'Not found.')));
   app.use(
     errorHandler((e) => ({ status: e.code === 'RouteNotFound' ? 404 : 500, body: { error: e.code, message: e.message } }), s.log),

@@ -125,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...(env['KMS_TLS_KEY'] ? { tlsKey: env['KMS_TLS_KEY'] } : {}),
     ...(env['KMS_TLS_CA'] ? { tlsCa: env['KMS_TLS_CA'] } : {}),
     allowPlainHttp: bool('KMS_ALLOW_PLAIN_HTTP', env['KMS_ALLOW_PLAIN_HTTP'], false),
+    awsRegion: env['KMS_AWS_REGION'] || 'us-east-1',
   };
   const validate = new Ajv({ allErrors: true, strict: false }).compile(ConfigSchema);
   if (!validate(candidate)) {

@@ -84,6 +84,12 @@ export const ConfigSchema = Type.Object(
     tlsKey: Type.Optional(Type.String({ minLength: 1, description: 'KMS_TLS_KEY: PEM private key file' })),
     tlsCa: Type.Optional(Type.String({ minLength: 1, description: 'KMS_TLS_CA: PEM CA file; clients must present a certificate it signed (mTLS), subject CN = project' })),
     allowPlainHttp: Type.Boolean({ description: 'KMS_ALLOW_PLAIN_HTTP: allow plain HTTP on a non-loopback HOST (default false)' }),
+    awsRegion: Type.String({
+      minLength: 1,
+      maxLength: 32,
+      pattern: '^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$',
+      description: 'KMS_AWS_REGION: the region the AWS dialect serves, in its key ARNs and SigV4 credential scopes (default us-east-1)',
+    }),
     workers: Type.Integer({
       minimum: 1,
       maximum: 64,

@@ -58,7 +58,11 @@ export type ErrorSubject =
   /** BadRequest: an alias name that is malformed or reserved. */
   | 'alias'
   /** BadRequest: a feature outside this service (policies, multi-region, custom key stores…). */
-  | 'feature';
+  | 'feature'
+  /** NotFound: a grant. */
+  | 'grant'
+  /** BadRequest: a signature that the key did not make (dialects that answer Verify with an error). */
+  | 'invalid-signature';
 
 /** A narrower rule that bad input broke; dialects with finer codes map it (with the field or subject). */
 export type BadRequestRule =
@@ -105,7 +109,9 @@ export type StateRule =
   | 'sign-only-key'
   | 'encrypt-only-key'
   | 'too-many-tags'
-  | 'too-many-grants';
+  | 'too-many-grants'
+  /** A dialect that keeps one alias per key was asked for a second. */
+  | 'too-many-aliases';
 
 export interface KmsErrorOptions {
   readonly badRequest?: BadRequestDetail;

@@ -33,7 +33,21 @@ export interface TokenInfo {
 
 const WIRE = /^p11kms_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 export const PROJECT_ID = /^[A-Za-z0-9_-]{1,64}$/;
-export const TOKEN_ID = /^[0-9a-f]{16}$/;
+/** A bearer token's id (16 hex) or an AWS access key id (AKIA + 16 base32). */
+export const TOKEN_ID = /^(?:[0-9a-f]{16}|AKIA[A-Z2-7]{16})$/;
+export const ACCESS_KEY_ID = /^AKIA[A-Z2-7]{16}$/;
+
+/**
+ * A credential whose secret the server must read back to check a signature (AWS SigV4): kept in
+ * the token table's secret column sealed under a key in the token by its caller, never in
+ * plaintext, and never usable as a bearer token (its id is not of the bearer form).
+ */
+export interface SealedCredential {
+  readonly id: string;
+  readonly projectId: string;
+  readonly scopes: ReadonlySet<Scope>;
+  readonly sealedSecret: Buffer;
+}
 
 const hash = (secret: string): Buffer => createHash('sha256').update(secret, 'utf8').digest();
 const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
@@ -73,6 +87,24 @@ export class ApiTokens {
     if (!timingSafeEqual(record.secretHash, hash(m[2]!))) return undefined;
     if (record.expiresAt !== undefined && record.expiresAt !== null && record.expiresAt <= this.now()) return undefined;
     return { tokenId: record.id, projectId: record.projectId, scopes: new Set(scopesOf(record)) };
+  }
+
+  /** Stores an access key (`AKIA…` id) with its secret already sealed. */
+  async createSealed(projectId: string, id: string, sealedSecret: Buffer, scopes: readonly Scope[] = DEFAULT_SCOPES, expiresAt: number | null = null): Promise<void> {
+    if (!PROJECT_ID.test(projectId)) throw new Error('project id must be 1-64 letters, digits, "-" or "_"');
+    if (!ACCESS_KEY_ID.test(id)) throw new Error('an access key id is AKIA and 16 base32 characters');
+    const unique = SCOPES.filter((s) => scopes.includes(s));
+    if (unique.length === 0) throw new Error('a token needs at least one scope');
+    await this.store.insertToken({ id, projectId, secretHash: sealedSecret, admin: unique.includes('admin'), createdAt: this.now(), revokedAt: null, scopes: unique, expiresAt });
+  }
+
+  /** A live (not revoked, not expired) access key, or undefined. */
+  async sealed(id: string): Promise<SealedCredential | undefined> {
+    if (!ACCESS_KEY_ID.test(id)) return undefined;
+    const record = await this.store.tokenById(id);
+    if (!record || record.revokedAt !== null) return undefined;
+    if (record.expiresAt !== undefined && record.expiresAt !== null && record.expiresAt <= this.now()) return undefined;
+    return { id: record.id, projectId: record.projectId, scopes: new Set(scopesOf(record)), sealedSecret: record.secretHash };
   }
 
   async list(projectId?: string): Promise<TokenInfo[]> {

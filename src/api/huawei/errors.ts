@@ -67,6 +67,7 @@ const STATE_RULE: Readonly<Record<StateRule, string>> = {
   'encrypt-only-key': 'KMS.0334',
   'too-many-tags': 'KMS.0409',
   'too-many-grants': 'KMS.2404',
+  'too-many-aliases': 'KMS.0308',
 };
 
 /** The vendor's code for a field (or, from the domain, a subject) and the narrower rule it broke. */
