@@ -102,7 +102,7 @@ async function serviceOps(o: Options, out: Record<string, RawResult>): Promise<v
     const ops: Record<string, (i: number) => Promise<unknown>> = {
       'datakey-64': async () => (await s.dataKeys.create(key, 64, NO_CONTEXT)).plaintext.fill(0),
       'datakey-32': async () => (await s.dataKeys.create(key, 32, NO_CONTEXT)).plaintext.fill(0),
-      'decrypt-datakey': async () => (await s.crypto.open(key, sample.ciphertext, NO_CONTEXT)).plaintext.fill(0),
+      'decrypt-datakey': async () => (await s.crypto.open(key, sample.ciphertext, NO_CONTEXT, { projectId: key.projectId })).plaintext.fill(0),
       'encrypt-1k': () => s.crypto.encrypt(key, plaintext1k, NO_CONTEXT),
       'create-key': (i) =>
         s.keys.create({ projectId: o.project, alias: `raw-${tag}-${i}`, description: '', spec: 'AES_256', usage: 'ENCRYPT_DECRYPT', convergent: false }),

@@ -5,6 +5,7 @@
  * through a grant naming that operation) and notes it for the audit record.
  */
 import type { Response } from 'express';
+import type { Opener } from '../kms/grant-rules';
 import type { KeyRef } from '../kms/keys';
 import type { KeyRecord } from '../store/store';
 import { principalOf } from './http';
@@ -23,4 +24,10 @@ export async function resolveKey(s: Services, res: Response, ref: KeyRef, opts: 
   const key = await s.keys.forOperation(principalOf(res).projectId, ref, opts.grants && typeof op === 'string' ? op : undefined);
   noteKey(res, key);
   return key;
+}
+
+/** Who opens a ciphertext: the caller's project, through the route's operation (or `operation`, a grant's name for it). */
+export function openerOf(res: Response, operation?: string): Opener {
+  const op: unknown = operation ?? res.locals['operation'];
+  return { projectId: principalOf(res).projectId, ...(typeof op === 'string' ? { operation: op } : {}) };
 }

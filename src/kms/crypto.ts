@@ -13,7 +13,8 @@ import type { KeyRecord, MetadataStore } from '../store/store';
 import type { Context } from './envelope/context';
 import type { DataKeyStock } from './datakey-stock';
 import { randomIv } from './envelope/iv';
-import { aad, decodeEnvelope, encodeEnvelope, IV_BYTES, TAG_BYTES, type Envelope, type EnvelopeAlg } from './envelope/format';
+import { aad, decodeEnvelope, encodeEnvelope, IV_BYTES, TAG_BYTES, type Envelope, type EnvelopeAlg, type EnvelopeContents } from './envelope/format';
+import { assertMayOpen, type Opener } from './grant-rules';
 import { KEY_SPECS } from './key-specs';
 import { assertEnabled } from './key-rules';
 
@@ -25,6 +26,7 @@ export interface Sealed {
 export interface Opened {
   readonly plaintext: Buffer;
   readonly keyVersion: number;
+  readonly contents: EnvelopeContents;
 }
 
 function algFor(key: KeyRecord): EnvelopeAlg {
@@ -69,15 +71,16 @@ export function envelopeKeyId(ciphertext: Buffer): string {
 interface Sealing {
   readonly ref: VersionRef;
   readonly alg: EnvelopeAlg;
+  readonly contents: EnvelopeContents;
   readonly ad: Buffer;
 }
 
-function sealing(key: KeyRecord, context: Context): Sealing {
+function sealing(key: KeyRecord, context: Context, contents: EnvelopeContents): Sealing {
   assertUsable(key);
   assertContext(key, context);
   const ref: VersionRef = { keyId: key.keyId, version: key.currentVersion };
   const alg = algFor(key);
-  return { ref, alg, ad: aad({ alg, keyId: key.keyId, keyVersion: ref.version }, context) };
+  return { ref, alg, contents, ad: aad({ alg, contents, keyId: key.keyId, keyVersion: ref.version }, context) };
 }
 
 export class Crypto {
@@ -87,28 +90,32 @@ export class Crypto {
     private readonly stock?: DataKeyStock,
   ) {}
 
-  /** Encrypts caller data under the key's newest version (RSA keys: at most 190 bytes, as both vendors). */
-  async encrypt(key: KeyRecord, plaintext: Buffer, context: Context): Promise<Sealed> {
+  /**
+   * Encrypts caller data (or a data key a caller brings: `contents`, which the envelope says)
+   * under the key's newest version (RSA keys: at most 190 bytes, as both vendors).
+   */
+  async encrypt(key: KeyRecord, plaintext: Buffer, context: Context, contents: EnvelopeContents = 'data'): Promise<Sealed> {
     assertUsable(key);
     if (plaintext.length > KEY_SPECS[key.spec].maxPlaintextBytes) {
       throw badRequest('The plaintext is too long for this key spec.', { subject: 'plaintext', reason: 'invalid', rule: 'rsa-max' });
     }
-    return this.seal(key, plaintext, context);
+    return this.seal(key, plaintext, context, contents);
   }
 
   /** Opens a ciphertext of `from` and seals the plaintext under `to`'s newest version; the plaintext never leaves. */
-  async reEncrypt(from: KeyRecord, ciphertext: Buffer, fromContext: Context, to: KeyRecord, toContext: Context): Promise<Sealed & { sourceVersion: number }> {
-    const opened = await this.open(from, ciphertext, fromContext);
+  async reEncrypt(from: KeyRecord, ciphertext: Buffer, fromContext: Context, to: KeyRecord, toContext: Context, opener: Opener): Promise<Sealed & { sourceVersion: number }> {
+    const opened = await this.open(from, ciphertext, fromContext, opener);
     try {
-      const sealed = await this.encrypt(to, opened.plaintext, toContext);
+      // What it held, it holds again: an unmarked (format 1) envelope stays unmarked.
+      const sealed = await this.encrypt(to, opened.plaintext, toContext, opened.contents);
       return { ...sealed, sourceVersion: opened.keyVersion };
     } finally {
       opened.plaintext.fill(0);
     }
   }
 
-  async seal(key: KeyRecord, plaintext: Buffer, context: Context): Promise<Sealed> {
-    return this.sealAs(key, sealing(key, context), plaintext);
+  async seal(key: KeyRecord, plaintext: Buffer, context: Context, contents: EnvelopeContents): Promise<Sealed> {
+    return this.sealAs(key, sealing(key, context, contents), plaintext);
   }
 
   /**
@@ -117,7 +124,7 @@ export class Crypto {
    * does both in one token call (Hsm.gcmEncryptRandom); the others draw, then seal.
    */
   async sealRandom(key: KeyRecord, length: number, context: Context): Promise<Sealed & { plaintext: Buffer }> {
-    const s = sealing(key, context);
+    const s = sealing(key, context, 'data-key');
     if (s.alg !== 'aes-gcm') {
       const plaintext = await this.hsm.random(length);
       try {
@@ -130,10 +137,10 @@ export class Crypto {
     const ready = this.stock?.take(s.ref, length, s.ad);
     const iv = ready?.iv ?? randomIv();
     const { plaintext, sealed } = ready ?? (await this.hsm.gcmEncryptRandom(s.ref, length, iv, s.ad));
-    return { plaintext, ciphertext: encodeEnvelope({ alg: s.alg, keyId: key.keyId, keyVersion: s.ref.version, iv, sealed }), keyVersion: s.ref.version };
+    return { plaintext, ciphertext: encodeEnvelope({ alg: s.alg, contents: s.contents, keyId: key.keyId, keyVersion: s.ref.version, iv, sealed }), keyVersion: s.ref.version };
   }
 
-  private async sealAs(key: KeyRecord, { ref, alg, ad }: Sealing, plaintext: Buffer): Promise<Sealed> {
+  private async sealAs(key: KeyRecord, { ref, alg, contents, ad }: Sealing, plaintext: Buffer): Promise<Sealed> {
     let envelope: Envelope;
     if (alg === 'rsa-oaep-hybrid') {
       const contentKey = await this.hsm.random(32);
@@ -142,24 +149,26 @@ export class Crypto {
       const cipher = createCipheriv('aes-256-gcm', contentKey, iv).setAAD(ad);
       const sealed = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
       contentKey.fill(0);
-      envelope = { alg, keyId: key.keyId, keyVersion: ref.version, wrappedKey, iv, sealed };
+      envelope = { alg, contents, keyId: key.keyId, keyVersion: ref.version, wrappedKey, iv, sealed };
     } else {
       // Convergent: the IV is a CMAC (under the version's separate SIV key) of the header, context
       // and plaintext, so equal inputs give equal ciphertexts and different inputs different IVs.
       const iv =
         alg === 'aes-gcm-siv' ? (await this.hsm.cmac(ref, Buffer.concat([ad, plaintext]))).subarray(0, IV_BYTES) : randomIv();
       const sealed = await this.hsm.gcmEncrypt(ref, iv, ad, plaintext);
-      envelope = { alg, keyId: key.keyId, keyVersion: ref.version, iv, sealed };
+      envelope = { alg, contents, keyId: key.keyId, keyVersion: ref.version, iv, sealed };
     }
     return { ciphertext: encodeEnvelope(envelope), keyVersion: ref.version };
   }
 
-  async open(key: KeyRecord, ciphertext: Buffer, context: Context): Promise<Opened> {
+  /** Opens an envelope of `key` for `opener` (grant-rules.ts: what a grantee may open, through which operation). */
+  async open(key: KeyRecord, ciphertext: Buffer, context: Context, opener: Opener): Promise<Opened> {
     assertUsable(key);
     const e = decodeEnvelope(ciphertext);
     // Structure first, token second: an envelope for another key, version or algorithm never reaches the HSM.
     if (e.keyId !== key.keyId) throw invalidCiphertext('other-key');
     if (e.keyVersion > key.currentVersion || e.alg !== algFor(key)) throw invalidCiphertext();
+    await assertMayOpen(this.store, key, e.contents, opener);
     assertContext(key, context);
     const version = await this.store.version(key.keyId, e.keyVersion);
     if (!version || version.state === 'Creating') throw invalidCiphertext();
@@ -174,14 +183,14 @@ export class Crypto {
           const body = e.sealed.subarray(0, e.sealed.length - TAG_BYTES);
           const decipher = createDecipheriv('aes-256-gcm', contentKey, e.iv).setAAD(ad);
           decipher.setAuthTag(e.sealed.subarray(e.sealed.length - TAG_BYTES));
-          return { plaintext: Buffer.concat([decipher.update(body), decipher.final()]), keyVersion: e.keyVersion };
+          return { plaintext: Buffer.concat([decipher.update(body), decipher.final()]), keyVersion: e.keyVersion, contents: e.contents };
         } catch {
           throw invalidCiphertext();
         } finally {
           contentKey.fill(0);
         }
       }
-      return { plaintext: await this.hsm.gcmDecrypt(ref, e.iv, ad, e.sealed), keyVersion: e.keyVersion };
+      return { plaintext: await this.hsm.gcmDecrypt(ref, e.iv, ad, e.sealed), keyVersion: e.keyVersion, contents: e.contents };
     } catch (err) {
       // A well-formed envelope that the token refuses was tampered with or has another context.
       if (err instanceof HsmError && classify(err.ckrName) === 'bad-input') throw invalidCiphertext();

@@ -9,6 +9,7 @@ import type { Hsm, VersionRef } from '../hsm/hsm';
 import type { Logger } from '../log/logger';
 import { AliasTaken, type GrantRecord, type KeyRecord, type KeyState, type KeyUsage, type MetadataStore, type Tag, type VersionRecord } from '../store/store';
 import type { ReconcileReport } from '../store/reconcile';
+import { cannotPassOn, parentGrant } from './grant-rules';
 import { KeyLocks } from './key-lock';
 import { assertNotPendingDeletion, assertRotatable, type RotationPolicy } from './key-rules';
 import { KEY_SPECS, type KeySpecName } from './key-specs';
@@ -115,14 +116,32 @@ export class Keys {
     throw notFound();
   }
 
-  /** A grant on a key not pending deletion, to another project, within the per-key quota. */
-  async createGrant(key: KeyRecord, g: { granteeProject: string; operations: readonly string[]; name: string; retiringProject: string; issuingProject: string }): Promise<GrantRecord> {
+  /**
+   * A grant on a key not pending deletion, to another project, within the per-key quota. A grantee
+   * (reaching the key through its grant of `via`, the dialect's create-grant) passes on only a
+   * subset of one of its own grants, which becomes the new grant's parent (grant-rules.ts).
+   */
+  async createGrant(
+    key: KeyRecord,
+    g: { granteeProject: string; operations: readonly string[]; name: string; retiringProject: string; issuingProject: string },
+    via: string,
+  ): Promise<GrantRecord> {
     assertNotPendingDeletion(key);
     if (g.granteeProject === key.projectId) throw badRequest('The key\'s own project needs no grant.', { subject: 'grantee', reason: 'invalid' });
-    if ((await this.store.grantsOfKey(key.keyId)).length >= MAX_GRANTS_PER_KEY) throw unsupported('too-many-grants', 'Too many grants on this key.');
-    const grant: GrantRecord = { grantId: randomBytes(32).toString('hex'), keyId: key.keyId, ownerProject: key.projectId, createdAt: this.clock.now(), ...g };
-    await this.store.insertGrant(grant);
-    this.log.info('grant created', { grantId: grant.grantId, keyId: key.keyId, grantee: g.granteeProject });
+    const grants = await this.store.grantsOfKey(key.keyId);
+    if (grants.length >= MAX_GRANTS_PER_KEY) throw unsupported('too-many-grants', 'Too many grants on this key.');
+    const parent = parentGrant(key, grants, g.issuingProject, g.operations, via);
+    const grant: GrantRecord = {
+      grantId: randomBytes(32).toString('hex'),
+      keyId: key.keyId,
+      ownerProject: key.projectId,
+      createdAt: this.clock.now(),
+      parentGrantId: parent?.grantId ?? '',
+      ...g,
+    };
+    // Refused by the store when the parent went meanwhile (revoked on another worker or node).
+    if (!(await this.store.insertGrant(grant))) throw cannotPassOn();
+    this.log.info('grant created', { grantId: grant.grantId, keyId: key.keyId, grantee: g.granteeProject, parentGrantId: grant.parentGrantId });
     return grant;
   }
 
@@ -140,6 +159,7 @@ export class Keys {
     return g && g.keyId === key.keyId ? g : undefined;
   }
 
+  /** Removes the grant and every grant passed on from it, at once (MetadataStore.deleteGrant). */
   async deleteGrant(grant: GrantRecord): Promise<boolean> {
     const done = await this.store.deleteGrant(grant.grantId);
     if (done) this.log.info('grant deleted', { grantId: grant.grantId, keyId: grant.keyId });

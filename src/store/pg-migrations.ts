@@ -113,6 +113,33 @@ export const MIGRATIONS: readonly Migration[] = [
         expire BIGINT
       );`,
   },
+  {
+    id: 4,
+    name: 'grants passed on by a grantee name their parent',
+    // Removed with it (PgStore.deleteGrant). Defaulted, so a node of the release before writes ''.
+    sql: `
+      ALTER TABLE grants ADD COLUMN parent_grant_id TEXT NOT NULL DEFAULT '';
+      CREATE INDEX grants_parent ON grants (parent_grant_id);`,
+  },
+  {
+    id: 5,
+    name: 'NCP key numbers per project',
+    // A global counter told tenants how many keys others make. Existing keys keep the number
+    // clients know. A trigger numbers every new key, also those inserted by a node of the release
+    // before; the advisory lock serialises inserts of one project across nodes, so two never draw
+    // the same number.
+    sql: `
+      ALTER TABLE keys ADD COLUMN project_num BIGINT;
+      UPDATE keys SET project_num = num;
+      CREATE UNIQUE INDEX keys_project_num ON keys (project_id, project_num);
+      CREATE FUNCTION p11kms_number_key() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_advisory_xact_lock(hashtext('p11kms:key-number'), hashtext(NEW.project_id));
+        SELECT coalesce(max(project_num), 0) + 1 INTO NEW.project_num FROM keys WHERE project_id = NEW.project_id;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER keys_number BEFORE INSERT ON keys FOR EACH ROW EXECUTE FUNCTION p11kms_number_key();`,
+  },
 ];
 
 /** The table of migration 3. */

@@ -303,11 +303,24 @@ export class PgStore implements MetadataStore {
     return this.changed(`UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, [at, id]);
   }
 
-  async insertGrant(g: GrantRecord): Promise<void> {
-    await this.changed(
-      `INSERT INTO grants (grant_id, key_id, owner_project, grantee_project, operations, name, retiring_project, issuing_project, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [g.grantId, g.keyId, g.ownerProject, g.granteeProject, g.operations.join(','), g.name, g.retiringProject, g.issuingProject, g.createdAt],
+  /**
+   * Grant writes of one key take turns (a transaction-level advisory lock on the key), so that a
+   * grant passed on while its parent is revoked on another node is either removed with it or never
+   * written: each statement after the lock sees every grant the previous holder committed.
+   */
+  async insertGrant(g: GrantRecord): Promise<boolean> {
+    return this.write(() =>
+      this.tx(async (c) => {
+        await this.run(c, `SELECT pg_advisory_xact_lock($1)`, [lockId(`grants:${g.keyId}`)]);
+        const r = await this.run(
+          c,
+          `INSERT INTO grants (grant_id, key_id, owner_project, grantee_project, operations, name, retiring_project, issuing_project, parent_grant_id, created_at)
+           SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::bigint
+           WHERE $9::text = '' OR EXISTS (SELECT 1 FROM grants WHERE grant_id = $9::text)`,
+          [g.grantId, g.keyId, g.ownerProject, g.granteeProject, g.operations.join(','), g.name, g.retiringProject, g.issuingProject, g.parentGrantId, g.createdAt],
+        );
+        return (r.rowCount ?? 0) === 1;
+      }),
     );
   }
 
@@ -333,8 +346,22 @@ export class PgStore implements MetadataStore {
     return rows.some((ops) => ops.split(',').includes(operation));
   }
 
-  deleteGrant(grantId: string): Promise<boolean> {
-    return this.changed(`DELETE FROM grants WHERE grant_id = $1`, [grantId]);
+  /** The grant and everything passed on from it, in one transaction under the key's grant lock (see insertGrant). */
+  async deleteGrant(grantId: string): Promise<boolean> {
+    const keyId = await this.one(`SELECT key_id FROM grants WHERE grant_id = $1`, [grantId], (r: { key_id: string }) => r.key_id);
+    if (keyId === undefined) return false;
+    return this.write(() =>
+      this.tx(async (c) => {
+        await this.run(c, `SELECT pg_advisory_xact_lock($1)`, [lockId(`grants:${keyId}`)]);
+        const r = await this.run(
+          c,
+          `WITH RECURSIVE derived(id) AS (SELECT $1::text UNION SELECT g.grant_id FROM grants g JOIN derived d ON g.parent_grant_id = d.id)
+           DELETE FROM grants WHERE grant_id IN (SELECT id FROM derived) RETURNING grant_id`,
+          [grantId],
+        );
+        return r.rows.some((row: { grant_id: string }) => row.grant_id === grantId);
+      }),
+    );
   }
 
   /**

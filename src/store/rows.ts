@@ -10,6 +10,8 @@ const flag = (v: Flag): boolean => v === true || v === 1;
 
 export interface KeyRow {
   num: number;
+  /** Numbered per project (NCP's keyId); `num` counts every key. */
+  project_num: number;
   key_id: string;
   key_tag: string;
   project_id: string;
@@ -56,6 +58,7 @@ export interface GrantRow {
   name: string;
   retiring_project: string;
   issuing_project: string;
+  parent_grant_id: string;
   created_at: number;
 }
 
@@ -79,6 +82,7 @@ export const toGrant = (r: GrantRow): GrantRecord => ({
   name: r.name,
   retiringProject: r.retiring_project,
   issuingProject: r.issuing_project,
+  parentGrantId: r.parent_grant_id,
   createdAt: r.created_at,
 });
 
@@ -86,7 +90,7 @@ export function toKey(r: KeyRow): KeyRecord {
   if (!isKeySpecName(r.spec)) throw new Error(`store holds an unknown key spec for ${r.key_id}`);
   return {
     keyId: r.key_id,
-    num: r.num,
+    num: r.project_num,
     keyTag: r.key_tag,
     projectId: r.project_id,
     alias: r.alias,

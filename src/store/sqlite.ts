@@ -86,6 +86,14 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX grants_key ON grants (key_id, created_at);
    CREATE INDEX grants_grantee ON grants (grantee_project, key_id);
    CREATE INDEX grants_retiring ON grants (retiring_project);`,
+  // 3: grants passed on by a grantee name the grant they came from (removed with it).
+  `ALTER TABLE grants ADD COLUMN parent_grant_id TEXT NOT NULL DEFAULT '';
+   CREATE INDEX grants_parent ON grants (parent_grant_id);`,
+  // 4: NCP key numbers per project (a global counter told tenants how many keys others make).
+  //    Existing keys keep the number clients already know.
+  `ALTER TABLE keys ADD COLUMN project_num INTEGER;
+   UPDATE keys SET project_num = num;
+   CREATE UNIQUE INDEX keys_project_num ON keys (project_id, project_num);`,
 ];
 
 /** Thrown inside promoteVersion's transaction to roll it back. */
@@ -122,9 +130,10 @@ export class SqliteStore implements MetadataStore {
       this
         .q(
           `INSERT INTO keys (key_id, key_tag, project_id, alias, description, spec, usage, convergent, state, state_changed_at,
-                             current_version, created_at, rotation_enabled, rotation_interval_days)
+                             current_version, created_at, rotation_enabled, rotation_interval_days, project_num)
            VALUES (@keyId, @keyTag, @projectId, @alias, @description, @spec, @usage, @convergent, 'Enabled', @createdAt,
-                   1, @createdAt, @rotationEnabled, @rotationIntervalDays)`,
+                   1, @createdAt, @rotationEnabled, @rotationIntervalDays,
+                   (SELECT coalesce(max(project_num), 0) + 1 FROM keys WHERE project_id = @projectId))`,
         )
         .run({ ...key, convergent: key.convergent ? 1 : 0, rotationEnabled: key.rotationEnabled ? 1 : 0 });
       this
@@ -356,13 +365,18 @@ export class SqliteStore implements MetadataStore {
     return this.q(`UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`).run(at, id).changes === 1;
   }
 
-  async insertGrant(g: GrantRecord): Promise<void> {
-    this
-      .q(
-        `INSERT INTO grants (grant_id, key_id, owner_project, grantee_project, operations, name, retiring_project, issuing_project, created_at)
-         VALUES (@grantId, @keyId, @ownerProject, @granteeProject, @operations, @name, @retiringProject, @issuingProject, @createdAt)`,
-      )
-      .run({ ...g, operations: g.operations.join(',') });
+  async insertGrant(g: GrantRecord): Promise<boolean> {
+    // One statement: the parent's existence is checked where the row is written (SQLite writes one
+    // at a time), so a grant passed on while its parent is revoked by another process is never left behind.
+    return (
+      this
+        .q(
+          `INSERT INTO grants (grant_id, key_id, owner_project, grantee_project, operations, name, retiring_project, issuing_project, parent_grant_id, created_at)
+           SELECT @grantId, @keyId, @ownerProject, @granteeProject, @operations, @name, @retiringProject, @issuingProject, @parentGrantId, @createdAt
+           WHERE @parentGrantId = '' OR EXISTS (SELECT 1 FROM grants WHERE grant_id = @parentGrantId)`,
+        )
+        .run({ ...g, operations: g.operations.join(',') }).changes === 1
+    );
   }
 
   async grant(grantId: string): Promise<GrantRecord | undefined> {
@@ -392,7 +406,17 @@ export class SqliteStore implements MetadataStore {
   }
 
   async deleteGrant(grantId: string): Promise<boolean> {
-    return this.q(`DELETE FROM grants WHERE grant_id = ?`).run(grantId).changes === 1;
+    const remove = this.db.transaction((id: string) => {
+      if (this.q<[string], { n: number }>(`SELECT count(*) AS n FROM grants WHERE grant_id = ?`).get(id)!.n === 0) return false;
+      this
+        .q(
+          `WITH RECURSIVE derived(id) AS (SELECT ? UNION SELECT g.grant_id FROM grants g JOIN derived d ON g.parent_grant_id = d.id)
+           DELETE FROM grants WHERE grant_id IN (SELECT id FROM derived)`,
+        )
+        .run(id);
+      return true;
+    });
+    return remove.immediate(grantId);
   }
 
   async exclusive<T>(_name: string, fn: () => Promise<T>): Promise<Exclusive<T>> {

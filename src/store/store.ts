@@ -19,7 +19,7 @@ export type VersionState = 'Creating' | 'Enabled' | 'Disabled';
 
 export interface KeyRecord {
   readonly keyId: string;
-  /** Small integer id (NCP's `keyId`). */
+  /** Small integer id, numbered per project (NCP's `keyId`). */
   readonly num: number;
   readonly keyTag: string;
   readonly projectId: string;
@@ -74,6 +74,8 @@ export interface GrantRecord {
   readonly retiringProject: string;
   /** Project whose token created the grant. */
   readonly issuingProject: string;
+  /** The grant its issuer (a grantee) passed operations on from ('' = made by the key's project); removing that one removes this one. */
+  readonly parentGrantId: string;
   readonly createdAt: number;
 }
 
@@ -136,7 +138,8 @@ export interface MetadataStore {
   /** Marks a token revoked; false when there is no such token or it was already revoked. */
   revokeToken(id: string, at: number): Promise<boolean>;
 
-  insertGrant(grant: GrantRecord): Promise<void>;
+  /** False (nothing written) when the grant names a parent that no longer exists. */
+  insertGrant(grant: GrantRecord): Promise<boolean>;
   grant(grantId: string): Promise<GrantRecord | undefined>;
   /** Grants on one key, in creation order. */
   grantsOfKey(keyId: string): Promise<GrantRecord[]>;
@@ -144,6 +147,7 @@ export interface MetadataStore {
   retirableGrants(projectId: string): Promise<GrantRecord[]>;
   /** Whether `granteeProject` holds a grant on the key that names `operation`. */
   granted(keyId: string, granteeProject: string, operation: string): Promise<boolean>;
+  /** Deletes the grant and every grant derived from it (parentGrantId, transitively), at once; false if it didn't exist. */
   deleteGrant(grantId: string): Promise<boolean>;
 
   /**

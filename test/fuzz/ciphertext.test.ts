@@ -90,10 +90,11 @@ describe('ciphertext parsing is total', () => {
 
   it('when an envelope is re-versioned (format version, algorithm, key version fields), then the dialect refuses it as invalid ciphertext', async () => {
     const bytes = ncpBytes(ct.ncpAes);
-    for (const [offset, value] of [[0, 0], [0, 2], [0, 255], [1, 0], [1, 2], [1, 3], [1, 9], [21, 2], [21, 0], [18, 0xff]] as const) {
+    // Format version 2: version, algorithm, contents, key id (16), key version (4).
+    for (const [offset, value] of [[0, 0], [0, 1], [0, 3], [0, 255], [1, 0], [1, 2], [1, 3], [1, 9], [2, 0], [2, 2], [2, 3], [22, 2], [22, 0], [19, 0xff]] as const) {
       const b = Buffer.from(bytes);
       b[offset] = value;
-      const v = offset >= 18 && offset < 22 ? b.readUInt32BE(18) : 1;
+      const v = offset >= 19 && offset < 23 ? b.readUInt32BE(19) : 1;
       assertNcpInvalid(await ncpDecrypt(f.aes.keyTag, ncpText(b, v >= 1 && v < 1e9 ? v : 1)), `byte ${offset} = ${value}`);
       assertHuaweiInvalid(await huaweiDecrypt(b.toString('base64'), f.aes.key_id), `byte ${offset} = ${value}`);
     }
@@ -112,7 +113,7 @@ describe('ciphertext parsing is total', () => {
     assertNcpInvalid(await ncpDecrypt(f.aes.keyTag, ncpText(foreignBytes)), "another project's envelope under our key");
     // The envelope header names the key: re-pointing it at our key fails authentication (the header is AAD).
     const repointed = Buffer.from(foreignBytes);
-    Buffer.from(f.aes.key_id.replace(/-/g, ''), 'hex').copy(repointed, 2);
+    Buffer.from(f.aes.key_id.replace(/-/g, ''), 'hex').copy(repointed, 3);
     assertHuaweiInvalid(await huaweiDecrypt(repointed.toString('base64')), 'envelope re-pointed at our key');
     assertNcpInvalid(await ncpDecrypt(f.aes.keyTag, ncpText(repointed)), 'envelope re-pointed at our key');
   });

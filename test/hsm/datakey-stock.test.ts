@@ -33,6 +33,8 @@ let store: MetadataStore;
 let faults: FaultInjector;
 
 const WINDOW_MS = 150;
+/** The key's own project opens what it sealed. */
+const OWNER = { projectId: 'p1' } as const;
 const HOT = 6;
 const SIZE = 8;
 
@@ -93,7 +95,7 @@ describe('data keys sealed ahead (KMS_DATAKEY_STOCK)', () => {
     assert.equal(new Set(dks.map((d) => d.plaintext.toString('hex'))).size, dks.length, 'every key is a fresh one');
     assert.equal(new Set(dks.map((d) => d.ciphertext.toString('hex'))).size, dks.length);
     for (const dk of dks) {
-      const opened = await crypto.open(key, dk.ciphertext, NO_CONTEXT);
+      const opened = await crypto.open(key, dk.ciphertext, NO_CONTEXT, OWNER);
       assert.deepEqual(opened.plaintext, dk.plaintext);
       assert.equal(opened.keyVersion, 1);
     }
@@ -109,11 +111,11 @@ describe('data keys sealed ahead (KMS_DATAKEY_STOCK)', () => {
     await until('a shelf was filled', () => stock.stats().ready === SIZE);
     const other = await crypto.sealRandom(key, 32, b);
     assert.equal(stock.stats().taken, 0);
-    assert.deepEqual((await crypto.open(key, other.ciphertext, b)).plaintext, other.plaintext);
+    assert.deepEqual((await crypto.open(key, other.ciphertext, b, OWNER)).plaintext, other.plaintext);
     const same = await crypto.sealRandom(key, 32, a);
     assert.equal(stock.stats().taken, 1);
-    await assert.rejects(crypto.open(key, same.ciphertext, b), (e: unknown) => e instanceof KmsError);
-    assert.deepEqual((await crypto.open(key, same.ciphertext, a)).plaintext, same.plaintext);
+    await assert.rejects(crypto.open(key, same.ciphertext, b, OWNER), (e: unknown) => e instanceof KmsError);
+    assert.deepEqual((await crypto.open(key, same.ciphertext, a, OWNER)).plaintext, same.plaintext);
     stock.clear();
   });
 
@@ -185,7 +187,7 @@ describe('data keys sealed ahead (KMS_DATAKEY_STOCK)', () => {
     const after = await crypto.sealRandom(key, 32, NO_CONTEXT);
     assert.equal(after.keyVersion, 2);
     assert.equal(stock.stats().taken, 0);
-    assert.deepEqual((await crypto.open(key, after.ciphertext, NO_CONTEXT)).plaintext, after.plaintext);
+    assert.deepEqual((await crypto.open(key, after.ciphertext, NO_CONTEXT, OWNER)).plaintext, after.plaintext);
     stock.clear();
   });
 
@@ -197,7 +199,7 @@ describe('data keys sealed ahead (KMS_DATAKEY_STOCK)', () => {
     for (let i = 0; i < HOT * 3; i++) dks.push(await crypto.sealRandom(key, 32, NO_CONTEXT));
     await until('a shelf was filled', () => stock.stats().ready > 0);
     assert.equal(faults.injected.get('sealRandomOffThread'), 3);
-    for (const dk of dks) assert.deepEqual((await crypto.open(key, dk.ciphertext, NO_CONTEXT)).plaintext, dk.plaintext);
+    for (const dk of dks) assert.deepEqual((await crypto.open(key, dk.ciphertext, NO_CONTEXT, OWNER)).plaintext, dk.plaintext);
     stock.clear();
   });
 

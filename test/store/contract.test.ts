@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgStore } from '../../src/store/postgres';
 import { SqliteStore } from '../../src/store/sqlite';
-import { AliasTaken, StoreUnavailable, type ApiTokenRecord, type MetadataStore, type NewKeyRecord } from '../../src/store/store';
+import { AliasTaken, StoreUnavailable, type ApiTokenRecord, type GrantRecord, type MetadataStore, type NewKeyRecord } from '../../src/store/store';
 import { TestPostgres } from '../helpers/postgres';
 
 const DAY_MS = 86_400_000;
@@ -240,8 +240,8 @@ for (const kind of KINDS) {
 
     it('when grants are made, then they are listed per key and retirer, checked per operation, and deleted once', async () => {
       const k = await s.insertKey(newKey('owner'));
-      const g = { grantId: randomUUID(), keyId: k.keyId, ownerProject: 'owner', granteeProject: 'guest', operations: ['encrypt-data', 'decrypt-data'], name: 'n', retiringProject: 'ops', issuingProject: 'owner', createdAt: 5 };
-      await s.insertGrant(g);
+      const g = { grantId: randomUUID(), keyId: k.keyId, ownerProject: 'owner', granteeProject: 'guest', operations: ['encrypt-data', 'decrypt-data'], name: 'n', retiringProject: 'ops', issuingProject: 'owner', parentGrantId: '', createdAt: 5 };
+      assert.equal(await s.insertGrant(g), true);
       assert.deepEqual(await s.grant(g.grantId), g);
       assert.deepEqual((await s.grantsOfKey(k.keyId)).map((x) => x.grantId), [g.grantId]);
       assert.deepEqual((await s.retirableGrants('ops')).map((x) => x.grantId), [g.grantId]);
@@ -251,6 +251,56 @@ for (const kind of KINDS) {
       assert.equal(await s.granted(k.keyId, 'other', 'decrypt-data'), false);
       assert.equal(await s.deleteGrant(g.grantId), true);
       assert.equal(await s.deleteGrant(g.grantId), false);
+    });
+
+    it('when grants are passed on, then deleting one deletes every grant derived from it at once, and a grant whose parent is gone is not written', async () => {
+      const k = await s.insertKey(newKey('owner'));
+      const grant = (id: string, grantee: string, parent: string): GrantRecord => ({
+        grantId: `${id}-${randomUUID()}`,
+        keyId: k.keyId,
+        ownerProject: 'owner',
+        granteeProject: grantee,
+        operations: ['create-grant', 'decrypt-data'],
+        name: '',
+        retiringProject: '',
+        issuingProject: parent === '' ? 'owner' : 'guest',
+        parentGrantId: parent,
+        createdAt: 6,
+      });
+      const root = grant('root', 'guest', '');
+      const child = grant('child', 'third', root.grantId);
+      const grandchild = grant('grandchild', 'fourth', child.grantId);
+      const sibling = grant('sibling', 'guest', '');
+      for (const g of [root, child, grandchild, sibling]) assert.equal(await s.insertGrant(g), true);
+      assert.equal((await other.grant(grandchild.grantId))?.parentGrantId, child.grantId);
+      // Deleted through the other connection (another process or node): the whole line goes.
+      assert.equal(await other.deleteGrant(root.grantId), true);
+      assert.deepEqual((await s.grantsOfKey(k.keyId)).map((g) => g.grantId), [sibling.grantId]);
+      assert.equal(await s.granted(k.keyId, 'fourth', 'decrypt-data'), false);
+      assert.equal(await s.deleteGrant(child.grantId), false);
+      assert.equal(await s.insertGrant(grant('orphan', 'fifth', root.grantId)), false);
+      assert.deepEqual((await s.grantsOfKey(k.keyId)).map((g) => g.grantId), [sibling.grantId]);
+    });
+
+    it('when several connections pass on grants while their parent is deleted, then no grant outlives it', async () => {
+      const k = await s.insertKey(newKey('owner'));
+      const base = { keyId: k.keyId, ownerProject: 'owner', granteeProject: 'guest', operations: ['create-grant'], name: '', retiringProject: '', issuingProject: 'guest', createdAt: 7 };
+      const root = { ...base, grantId: randomUUID(), parentGrantId: '', issuingProject: 'owner' };
+      assert.equal(await s.insertGrant(root), true);
+      const inserts = Array.from({ length: 20 }, (_, i) => (i % 2 ? s : other).insertGrant({ ...base, grantId: randomUUID(), parentGrantId: root.grantId }));
+      const deleted = other.deleteGrant(root.grantId);
+      await Promise.all([...inserts, deleted]);
+      assert.deepEqual(await s.grantsOfKey(k.keyId), []);
+    });
+
+    it("when keys are created in several projects, then each project's key numbers count its own keys from 1", async () => {
+      const a1 = await s.insertKey(newKey('num-a'));
+      const b1 = await other.insertKey(newKey('num-b'));
+      const a2 = await other.insertKey(newKey('num-a'));
+      const made = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? s : other).insertKey(newKey('num-c'))));
+      assert.deepEqual([a1.num, b1.num, a2.num], [1, 1, 2]);
+      assert.deepEqual(made.map((k) => k.num).sort((x, y) => x - y), [1, 2, 3, 4, 5, 6]);
+      assert.equal((await other.keyById(a2.keyId))?.num, 2);
     });
 
     it('when another connection changes a key, version or token that this one has read, then this one sees it within 1 s', async () => {

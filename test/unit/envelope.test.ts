@@ -6,7 +6,7 @@ import { contextFromObject } from '../../src/kms/envelope/context';
 import { aad, decodeEnvelope, encodeEnvelope, encodeHeader, type Envelope } from '../../src/kms/envelope/format';
 
 const keyId = randomUUID();
-const aes: Envelope = { alg: 'aes-gcm', keyId, keyVersion: 3, iv: Buffer.alloc(12, 1), sealed: Buffer.alloc(80, 2) };
+const aes: Envelope = { alg: 'aes-gcm', contents: 'data', keyId, keyVersion: 3, iv: Buffer.alloc(12, 1), sealed: Buffer.alloc(80, 2) };
 const rsa: Envelope = { ...aes, alg: 'rsa-oaep-hybrid', wrappedKey: Buffer.alloc(256, 3) };
 
 function rejects(b: Buffer): void {
@@ -15,7 +15,7 @@ function rejects(b: Buffer): void {
 
 describe('envelope format', () => {
   it('when an envelope is encoded and decoded, then every field survives', () => {
-    for (const e of [aes, rsa]) {
+    for (const e of [aes, rsa, { ...aes, contents: 'data-key' } as const, { ...rsa, contents: 'unmarked' } as const]) {
       const back = decodeEnvelope(encodeEnvelope(e));
       assert.deepEqual({ ...back }, { ...e });
     }
@@ -34,17 +34,42 @@ describe('envelope format', () => {
       b.writeUIntBE(value, at, width);
       return b;
     };
-    rejects(mutate(0, 2));
+    rejects(mutate(0, 0));
+    rejects(mutate(0, 3));
     rejects(mutate(1, 0));
     rejects(mutate(1, 9));
-    rejects(mutate(18, 0, 4));
-    rejects(mutate(22, 255, 2));
-    rejects(mutate(22, 257, 2));
+    rejects(mutate(2, 0));
+    rejects(mutate(2, 3));
+    rejects(mutate(19, 0, 4));
+    rejects(mutate(23, 255, 2));
+    rejects(mutate(23, 257, 2));
+  });
+
+  it('when an envelope holds a data key, then its header says so (format 2), inside the additional data', () => {
+    const data = encodeEnvelope(aes);
+    const dataKey = encodeEnvelope({ ...aes, contents: 'data-key' });
+    assert.equal(data[0], 2);
+    assert.equal(data[2], 1);
+    assert.equal(dataKey[2], 2);
+    assert.notDeepEqual(aad(encodeHeader(aes), Buffer.alloc(0)), aad(encodeHeader({ ...aes, contents: 'data-key' }), Buffer.alloc(0)));
+  });
+
+  it('when a format 1 envelope (no contents byte) is decoded, then it reads as unmarked, with its 22-byte header as additional data', () => {
+    const v1 = Buffer.alloc(22 + 12 + 20);
+    v1.writeUInt8(1, 0);
+    v1.writeUInt8(1, 1);
+    v1.write(keyId.replace(/-/g, ''), 2, 16, 'hex');
+    v1.writeUInt32BE(7, 18);
+    const e = decodeEnvelope(v1);
+    assert.equal(e.contents, 'unmarked');
+    assert.equal(e.keyId, keyId);
+    assert.equal(e.keyVersion, 7);
+    assert.deepEqual(encodeHeader(e), v1.subarray(0, 22));
   });
 
   it('when the key id is not a lower-case UUID, then the header refuses it', () => {
-    assert.throws(() => encodeHeader({ alg: 'aes-gcm', keyId: 'not-a-uuid', keyVersion: 1 }));
-    assert.throws(() => encodeHeader({ alg: 'aes-gcm', keyId, keyVersion: 0 }));
+    assert.throws(() => encodeHeader({ alg: 'aes-gcm', contents: 'data', keyId: 'not-a-uuid', keyVersion: 1 }));
+    assert.throws(() => encodeHeader({ alg: 'aes-gcm', contents: 'data', keyId, keyVersion: 0 }));
   });
 
   it('when contexts differ only in where one field ends, then the additional data differs', () => {

@@ -74,7 +74,7 @@ export class AwsCredentials {
     const hit = this.cache.get(cacheKey);
     if (hit && hit.sealed.equals(cred.sealedSecret)) return { principal, key: hit.key };
     const sealer = await this.sealingKey(false);
-    const { plaintext } = await this.s.crypto.open(sealer, cred.sealedSecret, sealContext(cred.id, cred.projectId));
+    const { plaintext } = await this.s.crypto.open(sealer, cred.sealedSecret, sealContext(cred.id, cred.projectId), { projectId: sealer.projectId });
     try {
       const key = signingKey(plaintext, date, region, service);
       if (this.cache.size >= CACHE_MAX) this.cache.clear();

@@ -12,7 +12,7 @@ import { KEY_SPECS } from '../../kms/key-specs';
 import { SIGNING_ALGORITHMS, type SignInput, type SigningAlgorithm } from '../../kms/signing';
 import type { KeyRecord } from '../../store/store';
 import type { Route } from '../dispatch';
-import { resolveKey } from '../key-ref';
+import { openerOf, resolveKey } from '../key-ref';
 import { noteVersion } from '../middleware/audit';
 import type { Services } from '../services';
 import { AWS_KEY_SPEC, blob, encryptionAlgorithms, keyArn, keyOf, keyUsage, signingAlgorithms, unsupportedFeature, type AwsNames } from './common';
@@ -93,7 +93,7 @@ export function cryptoRoutes(s: Services, names: AwsNames): Route[] {
       const ciphertext = blob('CiphertextBlob', body.CiphertextBlob, MAX_CIPHERTEXT);
       const k = await openingKey(res, ciphertext, body.KeyId);
       checkEncryptionAlgorithm(k, body.EncryptionAlgorithm);
-      const { plaintext, keyVersion } = await s.crypto.open(k, ciphertext, contextFromObject(body.EncryptionContext));
+      const { plaintext, keyVersion } = await s.crypto.open(k, ciphertext, contextFromObject(body.EncryptionContext), openerOf(res));
       noteVersion(res, keyVersion);
       try {
         return { KeyId: keyArn(names, k), Plaintext: b64(plaintext), EncryptionAlgorithm: algorithmOf(k, body.EncryptionAlgorithm) };
@@ -109,7 +109,14 @@ export function cryptoRoutes(s: Services, names: AwsNames): Route[] {
       checkEncryptionAlgorithm(from, body.SourceEncryptionAlgorithm);
       const to = await key(res, body.DestinationKeyId, 'ReEncryptTo');
       checkEncryptionAlgorithm(to, body.DestinationEncryptionAlgorithm);
-      const sealed = await s.crypto.reEncrypt(from, ciphertext, contextFromObject(body.SourceEncryptionContext), to, contextFromObject(body.DestinationEncryptionContext));
+      const sealed = await s.crypto.reEncrypt(
+        from,
+        ciphertext,
+        contextFromObject(body.SourceEncryptionContext),
+        to,
+        contextFromObject(body.DestinationEncryptionContext),
+        openerOf(res, 'ReEncryptFrom'),
+      );
       return {
         CiphertextBlob: b64(sealed.ciphertext),
         SourceKeyId: keyArn(names, from),

@@ -73,7 +73,7 @@ export function grantRoutes(s: Services, names: AwsNames): Route[] {
         name: body.Name ?? '',
         retiringProject: retiring,
         issuingProject: principalOf(res).projectId,
-      });
+      }, 'CreateGrant');
       return { GrantToken: grant.grantId, GrantId: grant.grantId };
     }),
 

@@ -9,6 +9,7 @@ import { checkEncryptionAlgorithm, envelopeKeyId } from '../../kms/crypto';
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../kms/signing';
 import { fromBase64 } from '../base64';
 import type { Route } from '../dispatch';
+import { openerOf } from '../key-ref';
 import { noteVersion } from '../middleware/audit';
 import type { Services } from '../services';
 import { action, decimal, encryptionContext, hex, invalid, keyOf } from './common';
@@ -92,7 +93,7 @@ export function cryptoActions(s: Services, scopes: ActionScopes): Route[] {
         if (!timingSafeEqual(createHash('sha256').update(dek).digest(), given.subarray(length))) {
           throw invalid('plain_text', 'Failed to verify the DEK hash.', 'digest-mismatch');
         }
-        const sealed = await s.crypto.encrypt(key, dek, context);
+        const sealed = await s.crypto.encrypt(key, dek, context, 'data-key');
         return { key_id: key.keyId, cipher_text: hex(sealed.ciphertext), datakey_length: String(length) };
       } finally {
         given.fill(0);
@@ -102,7 +103,7 @@ export function cryptoActions(s: Services, scopes: ActionScopes): Route[] {
     action('decrypt-datakey', scopes['decrypt-datakey'], DecryptDatakeyBody, async (body, res) => {
       const length = decimal(body.datakey_cipher_length, 1, 1024, 'datakey_cipher_length', 'datakey_cipher_length must be 1 to 1024 bytes.');
       const key = (await keyOf(s, res, body.key_id));
-      const { plaintext, keyVersion } = await s.crypto.open(key, Buffer.from(body.cipher_text, 'hex'), encryptionContext(body.encryption_context));
+      const { plaintext, keyVersion } = await s.crypto.open(key, Buffer.from(body.cipher_text, 'hex'), encryptionContext(body.encryption_context), openerOf(res));
       noteVersion(res, keyVersion);
       try {
         if (plaintext.length !== length) {
@@ -141,7 +142,7 @@ export function cryptoActions(s: Services, scopes: ActionScopes): Route[] {
       const named = envelopeKeyId(ciphertext);
       const key = (await keyOf(s, res, body.key_id ?? named));
       checkEncryptionAlgorithm(key, body.encryption_algorithm);
-      const { plaintext, keyVersion } = await s.crypto.open(key, ciphertext, context);
+      const { plaintext, keyVersion } = await s.crypto.open(key, ciphertext, context, openerOf(res));
       noteVersion(res, keyVersion);
       try {
         return { key_id: key.keyId, plain_text: plaintext.toString('utf8'), plain_text_base64: plaintext.toString('base64') };

@@ -56,7 +56,7 @@ export function grantActions(s: Services, scopes: ActionScopes): Route[] {
         name: body.name ?? '',
         retiringProject: body.retiring_principal ?? '',
         issuingProject: principalOf(res).projectId,
-      });
+      }, 'create-grant');
       return { grant_id: grant.grantId };
     }),
 

@@ -5,6 +5,7 @@
  */
 import type { SignInput } from '../../kms/signing';
 import { route, type Route } from '../dispatch';
+import { openerOf } from '../key-ref';
 import { noteVersion } from '../middleware/audit';
 import type { Services } from '../services';
 import { parseNcp, parseNcpSignature, renderNcp } from './ciphertext';
@@ -42,7 +43,7 @@ export function cryptoRoutes(s: Services): Route[] {
         const key = (await keyOf(s, params, res));
         const ciphertext = await each(body.ciphertext, async (text) => {
           // Same key, same context, newest version: the plaintext never leaves the domain.
-          const sealed = await s.crypto.reEncrypt(key, parseNcp(text), ctx, key, ctx);
+          const sealed = await s.crypto.reEncrypt(key, parseNcp(text), ctx, key, ctx, openerOf(res));
           return renderNcp(sealed.ciphertext, sealed.keyVersion);
         });
         ok(res, { ciphertext });
@@ -104,7 +105,7 @@ export function cryptoRoutes(s: Services): Route[] {
         const ctx = context(body.context);
         const key = (await keyOf(s, params, res));
         const plaintext = await each(body.ciphertext, async (text) => {
-          const opened = await s.crypto.open(key, parseNcp(text), ctx);
+          const opened = await s.crypto.open(key, parseNcp(text), ctx, openerOf(res));
           noteVersion(res, opened.keyVersion);
           const b64 = opened.plaintext.toString('base64');
           opened.plaintext.fill(0);

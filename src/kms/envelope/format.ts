@@ -2,22 +2,30 @@
  * The one binary ciphertext format, so any dialect's ciphertext opens through any other's. Dialects only change its text form
  * (NCP: `ncpkms:v{N}:` + base64, Huawei: upper-case hex).
  *
- *   offset  size  field
- *   0       1     format version (1)
+ *   offset  size  field (format version 2, written today)
+ *   0       1     format version (2)
  *   1       1     algorithm: 1 AES-256-GCM, 2 AES-256-GCM with synthetic IV (convergent),
  *                 3 RSA-OAEP-SHA1 wrapped AES-256-GCM content key
- *   2       16    CMK key id (UUID bytes)
- *   18      4     CMK version (u32 BE, >= 1)
- *   22      ...   alg 1/2: IV (12) ‖ ciphertext ‖ GCM tag (16)
+ *   2       1     contents: 1 caller data (encrypt-data, NCP encrypt, AWS Encrypt), 2 a data key (create-datakey,
+ *                 encrypt-datakey, NCP custom keys, AWS GenerateDataKey)
+ *   3       16    CMK key id (UUID bytes)
+ *   19      4     CMK version (u32 BE, >= 1)
+ *   23      ...   alg 1/2: IV (12) ‖ ciphertext ‖ GCM tag (16)
  *                 alg 3:   wrapped-key length (u16 BE) ‖ wrapped key ‖ IV (12) ‖ ciphertext ‖ tag (16)
  *
- * The 22-byte header is authenticated as part of the GCM AAD (see aad()), so no field can be
- * changed without the tag failing. Parsing is total: every malformed input is InvalidCiphertext.
+ * Format version 1 (still opened) has no contents byte: a 22-byte header, key id at 2, version at
+ * 18. Its contents read as 'unmarked'.
+ *
+ * The header is authenticated as part of the GCM AAD (see aad()), so no field, the contents
+ * included, can be changed without the tag failing. Parsing is total: every malformed input is
+ * InvalidCiphertext.
  */
 import { invalidCiphertext } from '../../errors/kms-error';
 
-export const FORMAT_VERSION = 1;
-export const HEADER_BYTES = 22;
+export const FORMAT_VERSION = 2;
+const LEGACY_FORMAT_VERSION = 1;
+export const HEADER_BYTES = 23;
+const LEGACY_HEADER_BYTES = 22;
 export const IV_BYTES = 12;
 export const TAG_BYTES = 16;
 /** The only wrapped-key size today: RSA-2048 OAEP output. */
@@ -26,7 +34,12 @@ export const RSA_2048_WRAPPED_BYTES = 256;
 export type EnvelopeAlg = 'aes-gcm' | 'aes-gcm-siv' | 'rsa-oaep-hybrid';
 const ALG_BYTE: Readonly<Record<EnvelopeAlg, number>> = { 'aes-gcm': 1, 'aes-gcm-siv': 2, 'rsa-oaep-hybrid': 3 };
 
+/** What an envelope holds, as its header says: 'unmarked' for format version 1, which doesn't say. */
+export type EnvelopeContents = 'data' | 'data-key' | 'unmarked';
+const CONTENTS_BYTE: Readonly<Record<Exclude<EnvelopeContents, 'unmarked'>, number>> = { data: 1, 'data-key': 2 };
+
 interface EnvelopeBase {
+  readonly contents: EnvelopeContents;
   readonly keyId: string;
   readonly keyVersion: number;
   readonly iv: Buffer;
@@ -38,6 +51,7 @@ export type Envelope =
   | (EnvelopeBase & { readonly alg: 'rsa-oaep-hybrid'; readonly wrappedKey: Buffer });
 
 export interface EnvelopeHeader {
+  readonly contents: EnvelopeContents;
   readonly alg: EnvelopeAlg;
   readonly keyId: string;
   readonly keyVersion: number;
@@ -55,18 +69,22 @@ const headers = new Map<string, Buffer>();
 const HEADER_CACHE_MAX = 4096;
 
 function headerBytes(h: EnvelopeHeader): Buffer {
-  const cacheKey = `${h.alg}:${h.keyVersion}:${h.keyId}`;
+  const cacheKey = `${h.alg}:${h.contents}:${h.keyVersion}:${h.keyId}`;
   let b = headers.get(cacheKey);
   if (b) return b;
   if (!UUID.test(h.keyId)) throw new Error('envelope key id must be a lower-case UUID');
   if (!Number.isInteger(h.keyVersion) || h.keyVersion < 1 || h.keyVersion > 0xffffffff) {
     throw new Error('envelope key version out of range');
   }
-  b = Buffer.alloc(HEADER_BYTES);
-  b.writeUInt8(FORMAT_VERSION, 0);
+  // A version 1 header is built only to open a version 1 envelope (its AAD).
+  const legacy = h.contents === 'unmarked';
+  const at = legacy ? 2 : 3;
+  b = Buffer.alloc(legacy ? LEGACY_HEADER_BYTES : HEADER_BYTES);
+  b.writeUInt8(legacy ? LEGACY_FORMAT_VERSION : FORMAT_VERSION, 0);
   b.writeUInt8(ALG_BYTE[h.alg], 1);
-  b.write(h.keyId.replace(/-/g, ''), 2, 16, 'hex');
-  b.writeUInt32BE(h.keyVersion, 18);
+  if (h.contents !== 'unmarked') b.writeUInt8(CONTENTS_BYTE[h.contents], 2);
+  b.write(h.keyId.replace(/-/g, ''), at, 16, 'hex');
+  b.writeUInt32BE(h.keyVersion, at + 16);
   if (headers.size >= HEADER_CACHE_MAX) headers.clear();
   headers.set(cacheKey, b);
   return b;
@@ -78,10 +96,11 @@ export function encodeHeader(h: EnvelopeHeader): Buffer {
 
 /** Written into one buffer: with Buffer.concat of the parts, the AAD and the envelope took ~1.3 µs per data key, now ~0.4 µs. */
 export function encodeEnvelope(e: Envelope): Buffer {
+  const header = headerBytes(e);
   const wrapped = e.alg === 'rsa-oaep-hybrid' ? 2 + e.wrappedKey.length : 0;
-  const out = Buffer.allocUnsafe(HEADER_BYTES + wrapped + e.iv.length + e.sealed.length);
-  out.set(headerBytes(e), 0);
-  let at = HEADER_BYTES;
+  const out = Buffer.allocUnsafe(header.length + wrapped + e.iv.length + e.sealed.length);
+  out.set(header, 0);
+  let at = header.length;
   if (e.alg === 'rsa-oaep-hybrid') {
     out.writeUInt16BE(e.wrappedKey.length, at);
     out.set(e.wrappedKey, at + 2);
@@ -101,16 +120,26 @@ function keyIdFromBytes(b: Buffer): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+function contentsFromByte(b: number): EnvelopeContents | undefined {
+  return (Object.keys(CONTENTS_BYTE) as Array<keyof typeof CONTENTS_BYTE>).find((c) => CONTENTS_BYTE[c] === b);
+}
+
 /** Parses without touching the token; anything that is not a well-formed envelope is refused here. */
 export function decodeEnvelope(b: Buffer): Envelope {
-  if (b.length < HEADER_BYTES + IV_BYTES + TAG_BYTES + 1) throw invalidCiphertext();
-  if (b.readUInt8(0) !== FORMAT_VERSION) throw invalidCiphertext();
+  if (b.length < LEGACY_HEADER_BYTES) throw invalidCiphertext();
+  const format = b.readUInt8(0);
+  if (format !== FORMAT_VERSION && format !== LEGACY_FORMAT_VERSION) throw invalidCiphertext();
+  const legacy = format === LEGACY_FORMAT_VERSION;
+  let at = legacy ? LEGACY_HEADER_BYTES : HEADER_BYTES;
+  if (b.length < at + IV_BYTES + TAG_BYTES + 1) throw invalidCiphertext();
   const alg = algFromByte(b.readUInt8(1));
   if (!alg) throw invalidCiphertext();
-  const keyId = keyIdFromBytes(b.subarray(2, 18));
-  const keyVersion = b.readUInt32BE(18);
+  const contents = legacy ? 'unmarked' : contentsFromByte(b.readUInt8(2));
+  if (!contents) throw invalidCiphertext();
+  const idAt = legacy ? 2 : 3;
+  const keyId = keyIdFromBytes(b.subarray(idAt, idAt + 16));
+  const keyVersion = b.readUInt32BE(idAt + 16);
   if (keyVersion < 1) throw invalidCiphertext();
-  let at = HEADER_BYTES;
   if (alg === 'rsa-oaep-hybrid') {
     if (b.length < at + 2) throw invalidCiphertext();
     const wrappedLength = b.readUInt16BE(at);
@@ -119,9 +148,9 @@ export function decodeEnvelope(b: Buffer): Envelope {
     if (b.length < at + wrappedLength + IV_BYTES + TAG_BYTES + 1) throw invalidCiphertext();
     const wrappedKey = b.subarray(at, at + wrappedLength);
     at += wrappedLength;
-    return { alg, keyId, keyVersion, wrappedKey, iv: b.subarray(at, at + IV_BYTES), sealed: b.subarray(at + IV_BYTES) };
+    return { alg, contents, keyId, keyVersion, wrappedKey, iv: b.subarray(at, at + IV_BYTES), sealed: b.subarray(at + IV_BYTES) };
   }
-  return { alg, keyId, keyVersion, iv: b.subarray(at, at + IV_BYTES), sealed: b.subarray(at + IV_BYTES) };
+  return { alg, contents, keyId, keyVersion, iv: b.subarray(at, at + IV_BYTES), sealed: b.subarray(at + IV_BYTES) };
 }
 
 /**

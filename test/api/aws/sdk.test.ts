@@ -269,6 +269,23 @@ describe('AWS dialect: every operation through @aws-sdk/client-kms', () => {
     assert.equal((await refused(a.revokeGrant({ KeyId: sym.KeyId, GrantId: g2.GrantId! }))).name, 'NotFoundException');
   });
 
+  it('when a grantee holds CreateGrant, then it passes on only operations of its own grant, and revoking its grant removes the grants it made', async () => {
+    const third = credential('p3', '--admin');
+    const c = client(third);
+    const g = await a.createGrant({ KeyId: sym.KeyId, GranteePrincipal: other.accountId, Operations: ['CreateGrant', 'GenerateDataKey'] });
+    for (const [grantee, ops] of [[third, ['Decrypt']], [third, ['GenerateDataKey', 'Encrypt']], [other, ['Decrypt']]] as const) {
+      const err = await refused(b.createGrant({ KeyId: sym.Arn!, GranteePrincipal: grantee.accountId, Operations: [...ops] }));
+      assert.deepEqual(err, { name: 'AccessDeniedException', status: 400 }, ops.join(','));
+    }
+    assert.equal((await a.listGrants({ KeyId: sym.KeyId })).Grants!.length, 1);
+    await b.createGrant({ KeyId: sym.Arn!, GranteePrincipal: third.accountId, Operations: ['GenerateDataKey'] });
+    const dk = await c.generateDataKey({ KeyId: sym.Arn!, KeySpec: 'AES_256' });
+    f.secrets.add(Buffer.from(dk.Plaintext!));
+    await a.revokeGrant({ KeyId: sym.KeyId, GrantId: g.GrantId! });
+    assert.equal((await a.listGrants({ KeyId: sym.KeyId })).Grants!.length, 0);
+    assert.equal((await refused(c.generateDataKey({ KeyId: sym.Arn!, KeySpec: 'AES_256' }))).name, 'NotFoundException');
+  });
+
   it('when a key is disabled, enabled, scheduled for deletion and cancelled, then each state refuses or allows use as AWS does', async () => {
     await a.disableKey({ KeyId: sym2.KeyId });
     await a.disableKey({ KeyId: sym2.KeyId });
@@ -325,6 +342,17 @@ describe('AWS dialect: one key set across dialects', () => {
     const d = await a.decrypt({ CiphertextBlob: Buffer.from(dk.body.cipher_text, 'hex'), EncryptionContext: { tenant: 'x' } });
     assert.equal(Buffer.from(d.Plaintext!).toString('hex').toUpperCase(), dk.body.plain_text);
     assert.equal(d.KeyId, `arn:aws:kms:us-east-1:${admin.accountId}:key/${f.aes.key_id}`);
+  });
+  it('when a Huawei grant gives decrypt-data and decrypt-datakey, then AWS Decrypt is not granted by it (a grant names one dialect\'s operations)', async () => {
+    const hw = (token: string, project: string, action: string, body: unknown) =>
+      f.server.request('POST', `/v1.0/${project}/kms/${action}`, { headers: { 'X-Auth-Token': token }, body });
+    const g = await hw(f.admin, 'p1', 'create-grant', { key_id: f.aes.key_id, grantee_principal: 'p2', operations: ['decrypt-data', 'decrypt-datakey'] });
+    assert.equal(g.status, 200, g.text);
+    const e = await a.encrypt({ KeyId: f.aes.key_id, Plaintext: Buffer.from('not for p2 through AWS') });
+    assert.equal((await refused(b.decrypt({ CiphertextBlob: e.CiphertextBlob! }))).name, 'NotFoundException');
+    const opened = await hw(f.other, 'p2', 'decrypt-data', { key_id: f.aes.key_id, cipher_text: Buffer.from(e.CiphertextBlob!).toString('base64') });
+    assert.equal(opened.status, 200, opened.text);
+    assert.equal((await hw(f.admin, 'p1', 'revoke-grant', { key_id: f.aes.key_id, grant_id: g.body.grant_id })).status, 200);
   });
 });
 

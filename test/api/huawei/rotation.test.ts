@@ -37,8 +37,8 @@ function ageKey(keyId: string, days: number): void {
   }
 }
 
-/** The CMK version an envelope names (bytes 18-21, big-endian). */
-const versionOf = (cipherText: string): number => Buffer.from(cipherText, 'base64').readUInt32BE(18);
+/** The CMK version a format 2 envelope names (bytes 19-22, big-endian). */
+const versionOf = (cipherText: string): number => Buffer.from(cipherText, 'base64').readUInt32BE(19);
 
 describe('Huawei key rotation settings', () => {
   it('when a new key is asked about, then rotation is off, every 365 days, never rotated', async () => {
