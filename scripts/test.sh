@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --no-token --postgres --browser
+# Lint first: typescript-eslint's rules and the layers' import boundaries (eslint.config.mjs).
+node_modules/.bin/eslint .
 shopt -s globstar nullglob
 files=(dist/test/**/*.test.js)
 [ ${#files[@]} -gt 0 ] || { echo "[test] no test files found" >&2; exit 1; }

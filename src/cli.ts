@@ -14,7 +14,6 @@ import { parseArgs } from 'node:util';
 import { AwsCredentials } from './api/aws/credentials';
 import { loadConfig } from './config/load';
 import { isKmsError } from './errors/kms-error';
-import { HsmError } from './hsm/binding';
 import { ApiTokens, DEFAULT_SCOPES, isScope, parseExpiry, PROJECT_ID, SCOPES, TOKEN_ID, type Scope } from './kms/api-tokens';
 import { isKeySpecName } from './kms/key-specs';
 import { createCliLogger, type Logger } from './log/logger';
@@ -291,7 +290,6 @@ run(process.argv.slice(2)).catch((e: unknown) => {
     process.exit(2);
   }
   if (isKmsError(e)) process.stderr.write(`p11kms: ${e.code}: ${e.message}\n`);
-  else if (e instanceof HsmError) process.stderr.write(`p11kms: HSM error ${e.ckrName} in ${e.method}\n`);
   else process.stderr.write(`p11kms: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);
 });

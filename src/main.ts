@@ -7,7 +7,6 @@ import { createApp } from './api/app';
 import { inFlight } from './in-flight';
 import { createServer, openEdge } from './transport';
 import { ConfigError, loadConfig } from './config/load';
-import { HsmError } from './hsm/binding';
 import { createLogger, type Logger } from './log/logger';
 import { openRuntime, openStore } from './runtime';
 import { RATE_LIMIT_TABLE } from './store/pg-migrations';
@@ -83,7 +82,6 @@ async function main(): Promise<void> {
     process.on('SIGINT', () => stop('SIGINT'));
   } catch (e) {
     if (e instanceof ConfigError) log.error('configuration error', { message: e.message });
-    else if (e instanceof HsmError) log.error('cannot open the HSM token', { ckr: e.ckrName, method: e.method });
     else log.error('start-up failed', { error: e instanceof Error ? e.message : String(e) });
     process.exit(1);
   }

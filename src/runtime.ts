@@ -3,12 +3,7 @@ import type { Services } from './api/services';
 import { auditFiles } from './transport';
 import type { Config } from './config/schema';
 import { syncSoftHsmConf } from './config/softhsm-conf';
-import { AuditKey } from './hsm/audit-key';
-import { HsmError, type Pkcs11Api } from './hsm/binding';
-import { Hsm } from './hsm/hsm';
-import { KeygenProcess } from './hsm/keygen-process';
-import { moduleLoader } from './hsm/module';
-import { SessionPool } from './hsm/pool';
+import { openAuditKey as openTokenAuditKey, openToken, type AuditMac, type Hsm, type Pkcs11Api, type SessionPool, type TokenSettings } from './hsm';
 import { ApiTokens } from './kms/api-tokens';
 import { DataKeyStock } from './kms/datakey-stock';
 import { Crypto } from './kms/crypto';
@@ -33,7 +28,7 @@ export interface Runtime {
   /** Data keys sealed ahead (KMS_DATAKEY_STOCK), when on. */
   readonly stock: DataKeyStock | undefined;
   /** The token's HMAC key for the audit trail (made at first need). */
-  readonly auditKey: AuditKey;
+  readonly auditKey: AuditMac;
   /** Closes the pool (C_Finalize) and the store. Call after in-flight requests have finished. */
   close(): Promise<void>;
 }
@@ -69,15 +64,28 @@ function useSoftHsmConf(config: Config): void {
  * commands). Never fails because the token is missing: its calls then fail, and records go out
  * without a MAC. Close when done.
  */
-export function openAuditKey(config: Config, log: Logger): { key: AuditKey; close(): void } {
+export function openAuditKey(config: Config, log: Logger): { key: AuditMac; close(): void } {
   useSoftHsmConf(config);
-  const pool = new SessionPool(
-    { open: moduleLoader(config.pkcs11Module), label: config.tokenLabel, pin: config.pin },
-    { size: 1, waitMs: config.poolWaitMs, retryMaxMs: config.hsmRetryMaxMs },
-    log,
-  );
-  pool.start();
-  return { key: new AuditKey(pool), close: () => pool.close() };
+  return openTokenAuditKey(tokenSettings(config, {}), log);
+}
+
+/** The token's settings from the configuration. */
+function tokenSettings(config: Config, opts: RuntimeOptions): TokenSettings {
+  return {
+    modulePath: config.pkcs11Module,
+    label: config.tokenLabel,
+    pin: config.pin,
+    poolSize: config.poolSize,
+    poolWaitMs: config.poolWaitMs,
+    retryMaxMs: config.hsmRetryMaxMs,
+    sessionCopies: config.sessionKeyCopies,
+    batchPerTurn: config.hsmBatch,
+    rsaOffThread: config.rsaOffThread,
+    findOffThread: config.findOffThread,
+    // The CLI makes one key and exits: a helper process would only add its start-up.
+    keygenProcess: config.keygenProcess && !opts.keygenInProcess,
+    ...(opts.wrapModule ? { wrapModule: opts.wrapModule } : {}),
+  };
 }
 
 /**
@@ -89,30 +97,15 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
   const store = openStore(config, {
     onFeed: (up) => (up ? log.info('store change feed listening') : log.warn('store change feed lost; reading through to the database until it is back')),
   });
-  const pool = new SessionPool(
-    { open: moduleLoader(config.pkcs11Module, opts.wrapModule), label: config.tokenLabel, pin: config.pin },
-    { size: config.poolSize, waitMs: config.poolWaitMs, retryMaxMs: config.hsmRetryMaxMs },
-    log,
-  );
-  // The CLI makes one key and exits: a helper process would only add its start-up.
-  const keygen = config.keygenProcess && !opts.keygenInProcess
-    ? new KeygenProcess({ modulePath: config.pkcs11Module, label: config.tokenLabel, pin: config.pin }, log)
-    : undefined;
-  const hsm = new Hsm(pool, {
-    sessionCopies: config.sessionKeyCopies,
-    batchPerTurn: config.hsmBatch,
-    rsaOffThread: config.rsaOffThread,
-    findOffThread: config.findOffThread,
-    ...(keygen ? { tokenWriter: keygen } : {}),
-  });
-  const auditKey = new AuditKey(pool, { writer: keygen, findOffThread: hsm.findsOffThread });
+  const token = openToken(tokenSettings(config, opts), log);
+  const { hsm, auditKey, pool } = token;
   const reconciler = new Reconciler(store, hsm, log, config.orphanGraceMs);
   // Every process, not only the sweeper's: each holds its own session copies of CMKs.
   const pruner = setInterval(() => {
     reconciler
       .pruneCopies()
       .then((n) => n > 0 && log.info('session copies of deleted keys destroyed', { copies: n }))
-      .catch((e: unknown) => log.warn('session copies not pruned', { error: e instanceof HsmError ? e.ckrName : e instanceof Error ? e.name : 'unknown' }));
+      .catch((e: unknown) => log.warn('session copies not pruned', { error: e instanceof Error ? e.name : 'unknown' }));
   }, config.sweepIntervalMs);
   pruner.unref();
   // The stock's thread calls the module as the search thread does, so it needs the same conditions.
@@ -124,7 +117,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
   });
   if (opts.reconcileOnConnect) {
     let counted = false;
-    pool.onConnected(() => {
+    token.onConnected(() => {
       if (!counted) {
         counted = true;
         hsm
@@ -134,7 +127,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
               ? log.warn('AES key versions are CKA_MODIFIABLE (made for session copies): a PIN holder can change their CKA_ID and usage flags', { versions: n })
               : log.info('no AES key version is CKA_MODIFIABLE', { versions: 0 }),
           )
-          .catch((e: unknown) => log.warn('modifiable key versions not counted', { error: e instanceof HsmError ? e.ckrName : e instanceof Error ? e.name : 'unknown' }));
+          .catch((e: unknown) => log.warn('modifiable key versions not counted', { error: e instanceof Error ? e.name : 'unknown' }));
       }
       reconciler
         .pass()
@@ -144,14 +137,14 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
   } else if (opts.learnHandlesOnConnect && hsm.findsOffThread) {
     // The reconciliation's listing teaches the handles it sees (hsm.ts); a process that doesn't
     // reconcile lists too, off the event loop, so that no key's first use has to search the token.
-    pool.onConnected(() => {
+    token.onConnected(() => {
       hsm
         .listObjects()
         .then((objects) => log.info('token handles learned', { objects: objects.length }))
-        .catch((e: unknown) => log.warn('token handles not learned', { error: e instanceof HsmError ? e.ckrName : e instanceof Error ? e.name : 'unknown' }));
+        .catch((e: unknown) => log.warn('token handles not learned', { error: e instanceof Error ? e.name : 'unknown' }));
     });
   }
-  pool.start();
+  token.start();
   const services: Services = {
     tokens: new ApiTokens(store),
     keys,
@@ -162,7 +155,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     log,
     healthy: () => hsm.healthy(),
     healthReason: () => {
-      const s = pool.status;
+      const s = token.status;
       return s.up ? undefined : `HSM token '${config.tokenLabel}' not reachable: ${s.reason}; retrying`;
     },
     hsmStatus: () => {
@@ -197,8 +190,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     async close() {
       clearInterval(pruner);
       stock?.clear();
-      keygen?.close();
-      pool.close();
+      token.close();
       await store.close();
     },
   };

@@ -1,8 +1,6 @@
 /** Middleware shared by every dialect: request ids, security headers, JSON bodies, request log, errors. */
 import { randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { HsmError } from '../hsm/binding';
-import { classify } from '../hsm/ckr';
 import { badRequest, KmsError } from '../errors/kms-error';
 import type { Logger } from '../log/logger';
 import type { ApiTokens, Principal, Scope } from '../kms/api-tokens';
@@ -119,13 +117,6 @@ export function toKmsError(e: unknown, log: Logger, requestId: string): KmsError
     return badRequest('The request body could not be read.', { reason: 'malformed-json' });
   }
   if (e instanceof StoreUnavailable) return new KmsError('StoreUnavailable', 'The service is not available. Try again later.');
-  if (e instanceof HsmError) {
-    const cls = classify(e.ckrName);
-    log.error('hsm call failed', { requestId, ckr: e.ckrName, method: e.method, class: cls });
-    return cls === 'session-broken' || cls === 'token-gone'
-      ? new KmsError('HsmUnavailable', 'The HSM is not available. Try again later.')
-      : new KmsError('Internal', 'Internal error.');
-  }
   // Name only: an unknown error's message is not ours to vouch for.
   log.error('unexpected error', { requestId, error: e instanceof Error ? e.name : typeof e });
   return new KmsError('Internal', 'Internal error.');

@@ -6,9 +6,7 @@
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { badRequest, invalidCiphertext, invalidState, unsupported } from '../errors/kms-error';
-import { HsmError } from '../hsm/binding';
-import { classify } from '../hsm/ckr';
-import type { Hsm, VersionRef } from '../hsm/hsm';
+import type { Hsm, VersionRef } from '../hsm';
 import type { KeyRecord, MetadataStore } from '../store/store';
 import type { Context } from './envelope/context';
 import type { DataKeyStock } from './datakey-stock';
@@ -175,26 +173,21 @@ export class Crypto {
     if (version.state === 'Disabled') throw invalidState('version-disabled', 'The key version that made this ciphertext is disabled.');
     const ref: VersionRef = { keyId: key.keyId, version: e.keyVersion };
     const ad = aad(e, context);
-    try {
-      if (e.alg === 'rsa-oaep-hybrid') {
-        const contentKey = await this.hsm.rsaDecrypt(ref, e.wrappedKey);
-        if (contentKey.length !== 32) throw invalidCiphertext();
-        try {
-          const body = e.sealed.subarray(0, e.sealed.length - TAG_BYTES);
-          const decipher = createDecipheriv('aes-256-gcm', contentKey, e.iv).setAAD(ad);
-          decipher.setAuthTag(e.sealed.subarray(e.sealed.length - TAG_BYTES));
-          return { plaintext: Buffer.concat([decipher.update(body), decipher.final()]), keyVersion: e.keyVersion, contents: e.contents };
-        } catch {
-          throw invalidCiphertext();
-        } finally {
-          contentKey.fill(0);
-        }
+    // A well-formed envelope that the token refuses comes back from the façade as InvalidCiphertext.
+    if (e.alg === 'rsa-oaep-hybrid') {
+      const contentKey = await this.hsm.rsaDecrypt(ref, e.wrappedKey);
+      if (contentKey.length !== 32) throw invalidCiphertext();
+      try {
+        const body = e.sealed.subarray(0, e.sealed.length - TAG_BYTES);
+        const decipher = createDecipheriv('aes-256-gcm', contentKey, e.iv).setAAD(ad);
+        decipher.setAuthTag(e.sealed.subarray(e.sealed.length - TAG_BYTES));
+        return { plaintext: Buffer.concat([decipher.update(body), decipher.final()]), keyVersion: e.keyVersion, contents: e.contents };
+      } catch {
+        throw invalidCiphertext();
+      } finally {
+        contentKey.fill(0);
       }
-      return { plaintext: await this.hsm.gcmDecrypt(ref, e.iv, ad, e.sealed), keyVersion: e.keyVersion, contents: e.contents };
-    } catch (err) {
-      // A well-formed envelope that the token refuses was tampered with or has another context.
-      if (err instanceof HsmError && classify(err.ckrName) === 'bad-input') throw invalidCiphertext();
-      throw err;
     }
+    return { plaintext: await this.hsm.gcmDecrypt(ref, e.iv, ad, e.sealed), keyVersion: e.keyVersion, contents: e.contents };
   }
 }

@@ -19,7 +19,7 @@
  * be used is decided per request before a shelf is looked at (Crypto.sealRandom), and a shelf
  * belongs to one key version, so a disabled, deleted or rotated key never gets an old one.
  */
-import type { Hsm, VersionRef } from '../hsm/hsm';
+import type { Hsm, VersionRef } from '../hsm';
 import { randomIv } from './envelope/iv';
 
 export interface StockedKey {

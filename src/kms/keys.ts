@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { badRequest, invalidState, keyPendingDeletion, KmsError, notFound, unsupported } from '../errors/kms-error';
-import type { Hsm, VersionRef } from '../hsm/hsm';
+import type { Hsm, VersionRef } from '../hsm';
 import type { Logger } from '../log/logger';
 import { AliasTaken, type GrantRecord, type KeyRecord, type KeyState, type KeyUsage, type MetadataStore, type Tag, type VersionRecord } from '../store/store';
 import type { ReconcileReport } from '../store/reconcile';

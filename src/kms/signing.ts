@@ -6,8 +6,7 @@
  */
 import { createHash, createPublicKey } from 'node:crypto';
 import { badRequest, invalidState, unsupported } from '../errors/kms-error';
-import type { Mechanism } from '../hsm/binding';
-import type { Hsm, VersionRef } from '../hsm/hsm';
+import type { Hsm, SignMechanism, VersionRef } from '../hsm';
 import type { KeyRecord, MetadataStore } from '../store/store';
 import { assertEnabled } from './key-rules';
 import { KEY_SPECS } from './key-specs';
@@ -96,7 +95,7 @@ export class Signing {
     return { keyId: key.keyId, version };
   }
 
-  private prepare(input: SignInput): { mechanism: Mechanism; data: Buffer } {
+  private prepare(input: SignInput): { mechanism: SignMechanism; data: Buffer } {
     const { pss, hash } = parts(input.algorithm);
     let digest: Buffer;
     if (input.messageType === 'DIGEST') {

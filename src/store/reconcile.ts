@@ -11,7 +11,7 @@
  * lost on the token (restored from an old backup, deleted by hand). It is logged as an error at
  * every pass and the row is kept, so nothing is silently dropped and an operator can restore.
  */
-import type { Hsm, TokenObject, VersionRef } from '../hsm/hsm';
+import type { Hsm, TokenObject, VersionRef } from '../hsm';
 import type { Logger } from '../log/logger';
 import type { MetadataStore } from './store';
 

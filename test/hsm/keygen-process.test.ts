@@ -18,6 +18,7 @@ import { classify } from '../../src/hsm/ckr';
 import { objectId, objectLabel, type VersionRef } from '../../src/hsm/hsm';
 import { helperEnv, KeygenProcess } from '../../src/hsm/keygen-process';
 import { aesCmkTemplate } from '../../src/hsm/templates';
+import { isKmsError } from '../../src/errors/kms-error';
 import { createLogger } from '../../src/log/logger';
 import { openRuntime, type Runtime } from '../../src/runtime';
 import { turnsDuring } from '../helpers/event-loop';
@@ -97,7 +98,8 @@ describe('key generation in a helper process (KMS_KEYGEN_PROCESS)', () => {
     assert.equal(rt.hsm.sessionCopies, 0);
     for (const m of ['generateKey', 'generateKeyPair'] as const) assert.equal(faults.attempts.get(m) ?? 0, 0, `${m} in the service process`);
     assert.equal(faults.attempts.get('destroyObject'), 1, 'the session copy only: no token object');
-    await assert.rejects(rt.hsm.gcmEncrypt(aes, Buffer.alloc(12), Buffer.alloc(0), Buffer.from('x')), (e: unknown) => e instanceof HsmError && e.method === 'findKey');
+    // The façade hands out KmsErrors (the PKCS#11 detail goes to the log).
+    await assert.rejects(rt.hsm.gcmEncrypt(aes, Buffer.alloc(12), Buffer.alloc(0), Buffer.from('x')), (e: unknown) => isKmsError(e) && e.code === 'Internal');
     assert.equal(await rt.hsm.destroyVersion(aes), 0, 'nothing left to destroy');
   });
 
@@ -124,7 +126,7 @@ describe('key generation in a helper process (KMS_KEYGEN_PROCESS)', () => {
     const pending = rt.hsm.createAesVersion(lost, false);
     await sleep(50);
     process.kill(first, 'SIGKILL');
-    await assert.rejects(pending, (e: unknown) => e instanceof HsmError && classify(e.ckrName) === 'token-gone');
+    await assert.rejects(pending, (e: unknown) => isKmsError(e) && e.code === 'HsmUnavailable');
     assert.match(logs, /"message":"key generation process ended"/);
 
     const next = newRef();

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load';
-import type { Mechanism } from '../../src/hsm/binding';
+import type { SignMechanism } from '../../src/hsm';
 import type { VersionRef } from '../../src/hsm/hsm';
 import { createLogger } from '../../src/log/logger';
 import { openRuntime, type Runtime } from '../../src/runtime';
@@ -20,7 +20,7 @@ import { turnsDuring } from '../helpers/event-loop';
 import { FaultInjector } from '../helpers/fault-binding';
 import { ROOT } from '../helpers/server';
 
-const PSS: Mechanism = { kind: 'rsa-pss', hash: 'sha256' };
+const PSS: SignMechanism = { kind: 'rsa-pss', hash: 'sha256' };
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
 let runtime: Runtime | undefined;
