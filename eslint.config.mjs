@@ -45,7 +45,7 @@ export default tseslint.config(
   {
     // The token layer doesn't depend on the layers above it.
     files: ['src/hsm/**/*.ts'],
-    ignores: ['src/hsm/binding.ts', 'src/hsm/binding-worker.ts'],
+    ignores: ['src/hsm/binding*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

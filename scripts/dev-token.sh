@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates the dev SoftHSM token under $KMS_DATA_DIR (default ./data in the repository) unless it exists:
+# Creates the dev SoftHSM token (NSS softokn's with KMS_TOKEN_PROFILE=nss) under $KMS_DATA_DIR
+# (default ./data in the repository) unless it exists:
 #   $KMS_DATA_DIR/softhsm2.conf   from hsm-config/softhsm2.conf.template (its tokendir kept current)
 #   $KMS_DATA_DIR/tokens/         the token's object files
 #   $KMS_DATA_DIR/token.pin       user PIN, mode 0600 (KMS_PIN wins when set)
@@ -18,6 +19,19 @@ label=${KMS_TOKEN_LABEL:-p11kms-dev}
 mkdir -p "$data_dir/tokens"
 chmod 700 "$data_dir"
 data_dir=$(cd "$data_dir" && pwd)
+
+random_pin() { head -c 18 /dev/urandom | base64 | tr '+/' '-_'; }
+
+# KMS_TOKEN_PROFILE=nss: NSS softokn's key database under $KMS_DATA_DIR/nss, set up over PKCS#11
+# (src/hsm/binding-nss-token.ts); the same token.pin.
+if [ "${KMS_TOKEN_PROFILE:-}" = nss ]; then
+  pin_file="$data_dir/token.pin"
+  if [ -z "${KMS_PIN:-}" ] && [ ! -s "$pin_file" ]; then
+    (umask 077 && random_pin | tr -d '\n' > "$pin_file")
+  fi
+  exec node dist/src/hsm/binding-nss-token.js
+fi
+
 conf="$data_dir/softhsm2.conf"
 if [ -f "$conf" ]; then
   # The data dir may have been moved or restored elsewhere: point the token directory at where it
@@ -33,7 +47,6 @@ if softhsm2-util --show-slots 2>/dev/null | grep -Eq "^[[:space:]]*Label:[[:spac
   exit 0
 fi
 
-random_pin() { head -c 18 /dev/urandom | base64 | tr '+/' '-_'; }
 pin_file="$data_dir/token.pin"
 if [ -n "${KMS_PIN:-}" ]; then
   pin=$KMS_PIN

@@ -17,6 +17,7 @@ import { isKmsError } from './errors/kms-error';
 import { ApiTokens, DEFAULT_SCOPES, isScope, parseExpiry, PROJECT_ID, SCOPES, TOKEN_ID, type Scope } from './kms/api-tokens';
 import { isKeySpecName } from './kms/key-specs';
 import { createCliLogger, type Logger } from './log/logger';
+import { exitProcess } from './hsm';
 import { openAuditKey, openRuntime, openStore } from './runtime';
 import { AuditLog, formatHead, parseHead, readHead, verifyAuditFile, type AuditEntry, type AuditHead, type AuditMacKey } from './log/audit';
 import { auditFile, auditFiles } from './transport';
@@ -201,6 +202,11 @@ async function run(argv: string[]): Promise<void> {
     const spec = values.spec ?? 'AES_256';
     if (!isKeySpecName(spec)) throw new UsageError('--spec must be AES_256 or RSA_2048');
     const runtime = openRuntime(config, log, { keygenInProcess: true });
+    const fatal = await runtime.started;
+    if (fatal) {
+      runtime.close();
+      throw new Error(`cannot use the HSM token: ${fatal}`);
+    }
     try {
       const key = await audited(
         config,
@@ -284,12 +290,13 @@ async function verifyFiles(files: readonly string[], key: AuditMacKey, heads: re
   return code;
 }
 
-run(process.argv.slice(2)).catch((e: unknown) => {
+// Ended explicitly: a session thread stuck in a call to a silent token would hold a natural exit forever.
+run(process.argv.slice(2)).then(() => exitProcess(Number(process.exitCode ?? 0)), (e: unknown) => {
   if (e instanceof UsageError || (e instanceof TypeError && 'code' in e)) {
     process.stderr.write(`p11kms: ${e.message}\n${USAGE}\n`);
     process.exit(2);
   }
   if (isKmsError(e)) process.stderr.write(`p11kms: ${e.code}: ${e.message}\n`);
   else process.stderr.write(`p11kms: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
+  exitProcess(1);
 });

@@ -8,6 +8,7 @@ import { inFlight } from './in-flight';
 import { createServer, openEdge } from './transport';
 import { ConfigError, loadConfig } from './config/load';
 import { createLogger, type Logger } from './log/logger';
+import { exitProcess } from './hsm';
 import { openRuntime, openStore } from './runtime';
 import { RATE_LIMIT_TABLE } from './store/pg-migrations';
 import { PgStore } from './store/postgres';
@@ -28,6 +29,14 @@ async function main(): Promise<void> {
       return;
     }
     const runtime = openRuntime(config, log, { reconcileOnConnect: runsSweeper(), learnHandlesOnConnect: true });
+    // A token that can't be used at all (module, label, PIN) ends the process with one line saying why.
+    const fatal = await runtime.started;
+    if (fatal) {
+      log.error(`cannot use the HSM token: ${fatal}`);
+      runtime.close();
+      exitProcess(1);
+      return;
+    }
     // Self-test: one session works end to end. Without it the service still listens (every HSM call
     // answers 503, /healthz says why) and becomes ready by itself when the token appears.
     if (!(await runtime.services.healthy())) {
@@ -71,11 +80,8 @@ async function main(): Promise<void> {
         clearInterval(idle);
         await runtime.close();
         log.info('stopped', { signal });
-        // stdout to a pipe is asynchronous: exit once the log lines written so far are out (a burst of
-        // answers completing together can leave some queued), at most a second later.
-        const exit = () => process.exit(0);
-        setTimeout(exit, 1000);
-        process.stdout.write('', exit);
+        // Once the log lines written so far are out, and without waiting for a token call that never returns.
+        exitProcess(0);
       });
     };
     process.on('SIGTERM', () => stop('SIGTERM'));

@@ -3,7 +3,7 @@ import type { Services } from './api/services';
 import { auditFiles } from './transport';
 import type { Config } from './config/schema';
 import { syncSoftHsmConf } from './config/softhsm-conf';
-import { openAuditKey as openTokenAuditKey, openToken, type AuditMac, type Hsm, type Pkcs11Api, type SessionPool, type TokenSettings } from './hsm';
+import { openAuditKey as openTokenAuditKey, openToken, type AuditMac, type Hsm, type Pkcs11Api, type SessionPool, type Token, type TokenSettings } from './hsm';
 import { ApiTokens } from './kms/api-tokens';
 import { DataKeyStock } from './kms/datakey-stock';
 import { Crypto } from './kms/crypto';
@@ -21,7 +21,11 @@ const MAX_STALE_CREATING_MS = 10 * 60_000;
 
 export interface Runtime {
   readonly services: Services;
+  /** The inline profile's session pool (tests look at it; undefined behaviour on session threads). */
   readonly pool: SessionPool;
+  readonly token: Token;
+  /** Resolves undefined once the first connection attempt is over, or with why the token can't be used at all (main.ts exits). */
+  readonly started: Promise<string | undefined>;
   readonly hsm: Hsm;
   readonly reconciler: Reconciler;
   readonly store: MetadataStore;
@@ -64,7 +68,7 @@ function useSoftHsmConf(config: Config): void {
  * commands). Never fails because the token is missing: its calls then fail, and records go out
  * without a MAC. Close when done.
  */
-export function openAuditKey(config: Config, log: Logger): { key: AuditMac; close(): void } {
+export function openAuditKey(config: Config, log: Logger): { key: AuditMac; close(): Promise<void> } {
   useSoftHsmConf(config);
   return openTokenAuditKey(tokenSettings(config, {}), log);
 }
@@ -72,6 +76,9 @@ export function openAuditKey(config: Config, log: Logger): { key: AuditMac; clos
 /** The token's settings from the configuration. */
 function tokenSettings(config: Config, opts: RuntimeOptions): TokenSettings {
   return {
+    profile: config.tokenProfile,
+    callTimeoutMs: config.hsmCallTimeoutMs,
+    ...(config.pkcs11LibraryParameters ? { libraryParameters: config.pkcs11LibraryParameters } : {}),
     modulePath: config.pkcs11Module,
     label: config.tokenLabel,
     pin: config.pin,
@@ -98,7 +105,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     onFeed: (up) => (up ? log.info('store change feed listening') : log.warn('store change feed lost; reading through to the database until it is back')),
   });
   const token = openToken(tokenSettings(config, opts), log);
-  const { hsm, auditKey, pool } = token;
+  const { hsm, auditKey } = token;
   const reconciler = new Reconciler(store, hsm, log, config.orphanGraceMs);
   // Every process, not only the sweeper's: each holds its own session copies of CMKs.
   const pruner = setInterval(() => {
@@ -144,7 +151,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
         .catch((e: unknown) => log.warn('token handles not learned', { error: e instanceof Error ? e.name : 'unknown' }));
     });
   }
-  token.start();
+  const started = token.start();
   const services: Services = {
     tokens: new ApiTokens(store),
     keys,
@@ -156,32 +163,21 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     healthy: () => hsm.healthy(),
     healthReason: () => {
       const s = token.status;
-      return s.up ? undefined : `HSM token '${config.tokenLabel}' not reachable: ${s.reason}; retrying`;
+      if (s.up) return undefined;
+      // A rejected PIN is not retried: its reason says so.
+      return `HSM token '${config.tokenLabel}' not reachable: ${s.reason}${/not retrying/.test(s.reason) ? '' : '; retrying'}`;
     },
     hsmStatus: () => {
-      const h = pool.status;
-      const st = pool.stats;
-      return {
-        module: config.pkcs11Module,
-        tokenLabel: config.tokenLabel,
-        profile: config.softhsmConf ? 'SoftHSMv2 dev token (embedded default)' : 'PKCS#11 module set by KMS_PKCS11_MODULE',
-        pool: {
-          size: config.poolSize,
-          up: h.up,
-          ...(h.up ? {} : { reason: h.reason, since: h.since }),
-          open: st.open,
-          idle: st.idle,
-          busy: st.busy,
-          waiting: st.waiting,
-          recoveries: st.recoveries,
-        },
-      };
+      const r = token.report();
+      return { module: config.pkcs11Module, tokenLabel: config.tokenLabel, profile: r.profile, pool: r.sessions };
     },
     auditTrail: { files: () => auditFiles(config), key: auditKey },
   };
   return {
     services,
-    pool,
+    pool: token.pool!,
+    token,
+    started,
     hsm,
     reconciler,
     store,
@@ -190,7 +186,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
     async close() {
       clearInterval(pruner);
       stock?.clear();
-      token.close();
+      await token.close();
       await store.close();
     },
   };

@@ -126,7 +126,8 @@ async function serviceOps(o: Options, out: Record<string, RawResult>): Promise<v
       }
     }
   } finally {
-    runtime.close();
+    // The loops below initialise the module themselves: the runtime must have finalized it.
+    await runtime.close();
   }
 }
 

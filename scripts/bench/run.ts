@@ -20,6 +20,8 @@
  *   --no-profile            no CPU profile of create-datakey
  *   --keep                  keep the temporary data dir (token + store) and print where it is
  *   --nodes-only            only the several-nodes rows (create-datakey: 1 node SQLite, 1 node and 2 nodes PostgreSQL)
+ *   --no-netshim            no network HSM section (netshim.ts)
+ *   --netshim-only          only the network HSM section: netshim at 0, 200 µs and 1 ms, partition check
  *
  * What it does, in order, on ONE fresh dev token (scripts/dev-token.sh) in a temporary data dir:
  *  1. CLI: an admin token of project `bench` and 10 AES_256 CMKs.
@@ -36,7 +38,8 @@
  *     decrypt-datakey, Huawei encrypt-data (1 KiB), and last Huawei create-key (it adds keys).
  *     Variant: create-datakey with KMS_AUDIT_FSYNC=false, to size the audit trail's fdatasync.
  *     The target rounds (describe-key and the data-key routes in turn) on each, and again on 1
- *     process with KMS_DATAKEY_STOCK=0, reported as a variant: what sealing data keys ahead does.
+ *     process with KMS_DATAKEY_STOCK=0, reported as a variant: what sealing data keys ahead does;
+ *     and with the secure defaults (no session copies either).
  *     Then create-datakey (16 connections) while create-key runs on 8 more, key objects made by the
  *     helper process (default) or in the server process (KMS_KEYGEN_PROCESS=false), 2 rounds in turn;
  *     and create-datakey while Huawei sign (RSA-PSS, an RSA_2048 CMK) runs on 8 more, the RSA
@@ -70,6 +73,7 @@ import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { signedAwsHeaders, type AwsCredential } from './aws-sign';
+import { networkHsmSection } from './netshim';
 import { drive, type LoadResult, type Target } from './load';
 import { benchNodes, nodesTable, type NodesReport } from './nodes';
 import type { RawOutput, RawResult } from './raw';
@@ -92,6 +96,8 @@ interface Flags {
   keep: boolean;
   /** Only the several-nodes rows (nodes.ts). */
   nodesOnly: boolean;
+  netshim: boolean;
+  netshimOnly: boolean;
 }
 
 function parseFlags(argv: readonly string[]): Flags {
@@ -111,6 +117,8 @@ function parseFlags(argv: readonly string[]): Flags {
     profile: true,
     keep: false,
     nodesOnly: false,
+    netshim: true,
+    netshimOnly: false,
   };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
@@ -155,6 +163,12 @@ function parseFlags(argv: readonly string[]): Flags {
         break;
       case '--no-profile':
         f.profile = false;
+        break;
+      case '--no-netshim':
+        f.netshim = false;
+        break;
+      case '--netshim-only':
+        f.netshimOnly = true;
         break;
       case '--keep':
         f.keep = true;
@@ -371,6 +385,7 @@ function meta(): Record<string, unknown> {
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
+  if (flags.netshimOnly) return networkHsm(flags.seconds);
   const report: Report = { meta: meta(), flags, raw: {}, rawNotes: {}, rawCreateKey: {}, startup: [], cells: [], scale: {}, soak: {}, targets: [], alongside: [], failures: [] };
   const t0 = Date.now();
   const stamp = `${new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}${flags.quick ? '-quick' : ''}`;
@@ -571,6 +586,14 @@ async function main(): Promise<void> {
     {
       const variant = 'KMS_DATAKEY_STOCK=0';
       const server = await ready(d, 1, { KMS_DATAKEY_STOCK: '0' });
+      for (const c of flags.connections.filter((x) => x >= 16)) await targetRounds(server, c, countKeys(d), variant);
+      await stopChecked(server, report);
+    }
+
+    // 4a''. The secure defaults: neither speed-up (no session copies, no data keys sealed ahead).
+    {
+      const variant = 'secure defaults (KMS_SESSION_KEY_COPIES=0, KMS_DATAKEY_STOCK=0)';
+      const server = await ready(d, 1, { KMS_DATAKEY_STOCK: '0', KMS_SESSION_KEY_COPIES: '0' });
       for (const c of flags.connections.filter((x) => x >= 16)) await targetRounds(server, c, countKeys(d), variant);
       await stopChecked(server, report);
     }
@@ -833,6 +856,18 @@ async function main(): Promise<void> {
   process.stdout.write(`\nAll figures: ${path.relative(process.cwd(), file)}\n`);
   if (report.failures.length > 0) {
     process.stdout.write(`\nFAIL:\n${report.failures.map((f) => `  ${f}`).join('\n')}\n`);
+    process.exitCode = 1;
+  }
+  if (flags.netshim && !flags.nodesOnly) await networkHsm(flags.seconds);
+}
+
+/** The network HSM rows (netshim.ts), printed after the rest. */
+async function networkHsm(seconds: number): Promise<void> {
+  log('network HSM: netshim at 0, 200 µs and 1 ms per call, then the partition check');
+  const { text, failures } = await networkHsmSection(seconds);
+  process.stdout.write(text);
+  if (failures.length > 0) {
+    process.stdout.write(`\nFAIL (network HSM):\n${failures.map((f) => `  ${f}`).join('\n')}\n`);
     process.exitCode = 1;
   }
 }

@@ -86,23 +86,50 @@ function nodeId(value: string | undefined): string {
   return hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'node';
 }
 
+const NSS_MODULES = ['/usr/lib/x86_64-linux-gnu/libsoftokn3.so', '/usr/lib/aarch64-linux-gnu/libsoftokn3.so', '/usr/lib64/libsoftokn3.so', '/usr/lib/libsoftokn3.so'];
+type Profile = Config['tokenProfile'];
+
+/** KMS_TOKEN_PROFILE; `auto` goes by the module's file name. */
+function tokenProfile(value: string | undefined, modulePath: string): Profile {
+  const v = value || 'auto';
+  if (v === 'softhsm2' || v === 'nss' || v === 'generic') return v;
+  if (v !== 'auto') throw new ConfigError('KMS_TOKEN_PROFILE must be auto, softhsm2, nss or generic');
+  const file = path.basename(modulePath);
+  if (/softhsm/i.test(file)) return 'softhsm2';
+  if (/softokn/i.test(file)) return 'nss';
+  return 'generic';
+}
+
+/** NSS softokn's parameters for a DB of its own in `dir`, its key token labelled `label`. */
+export function nssParameters(dir: string, label: string): string {
+  return `configdir='sql:${dir}' certPrefix='' keyPrefix='' secmod='secmod.db' flags= dbTokenDescription='${label}'`;
+}
+
 /** Reads the environment once, validates it against ConfigSchema and freezes the result. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = env['KMS_DATA_DIR'] ? path.resolve(env['KMS_DATA_DIR']) : path.join(PACKAGE_ROOT, 'data');
   const embedded = !env['KMS_PKCS11_MODULE'];
-  const pkcs11Module = env['KMS_PKCS11_MODULE'] || SOFTHSM_MODULES.find((p) => existsSync(p)) || SOFTHSM_MODULES[0]!;
+  // The embedded dev token: SoftHSM's, or NSS softokn's with KMS_TOKEN_PROFILE=nss.
+  const modules = env['KMS_TOKEN_PROFILE'] === 'nss' ? NSS_MODULES : SOFTHSM_MODULES;
+  const pkcs11Module = env['KMS_PKCS11_MODULE'] || modules.find((p) => existsSync(p)) || modules[0]!;
+  const profile = tokenProfile(env['KMS_TOKEN_PROFILE'], pkcs11Module);
+  const tokenLabel = env['KMS_TOKEN_LABEL'] || 'p11kms-dev';
+  const libraryParameters = env['KMS_PKCS11_LIBRARY_PARAMETERS'] || (profile === 'nss' && embedded ? nssParameters(path.join(dataDir, 'nss'), tokenLabel) : undefined);
   const candidate: Config = {
     dataDir,
     nodeId: nodeId(env['KMS_NODE_ID']),
     host: env['HOST'] || '127.0.0.1',
     port: int('PORT', env['PORT'], 8080),
     pkcs11Module,
-    tokenLabel: env['KMS_TOKEN_LABEL'] || 'p11kms-dev',
+    tokenProfile: profile,
+    ...(libraryParameters ? { pkcs11LibraryParameters: libraryParameters } : {}),
+    hsmCallTimeoutMs: int('KMS_HSM_CALL_TIMEOUT_MS', env['KMS_HSM_CALL_TIMEOUT_MS'], 5000),
+    tokenLabel,
     pin: readPin(env, dataDir, embedded),
-    ...(embedded ? { softhsmConf: path.join(dataDir, 'softhsm2.conf') } : {}),
+    ...(embedded && profile === 'softhsm2' ? { softhsmConf: path.join(dataDir, 'softhsm2.conf') } : {}),
     dbPath: env['KMS_DB'] || path.join(dataDir, 'p11kms.db'),
     logLevel: (env['KMS_LOG_LEVEL'] || 'info') as Config['logLevel'],
-    poolSize: int('KMS_POOL_SIZE', env['KMS_POOL_SIZE'], 4),
+    poolSize: int('KMS_POOL_SIZE', env['KMS_POOL_SIZE'], profile === 'softhsm2' ? 4 : 32),
     sessionKeyCopies: int('KMS_SESSION_KEY_COPIES', env['KMS_SESSION_KEY_COPIES'], 0),
     hsmBatch: bool('KMS_HSM_BATCH', env['KMS_HSM_BATCH'], true),
     keygenProcess: bool('KMS_KEYGEN_PROCESS', env['KMS_KEYGEN_PROCESS'], true),

@@ -21,7 +21,23 @@ export const ConfigSchema = Type.Object(
     logLevel: Type.Union([Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug')], {
       description: 'KMS_LOG_LEVEL (default info)',
     }),
-    poolSize: Type.Integer({ minimum: 1, maximum: 256, description: 'KMS_POOL_SIZE: PKCS#11 sessions (default 4)' }),
+    poolSize: Type.Integer({
+      minimum: 1,
+      maximum: 256,
+      description: 'KMS_POOL_SIZE: PKCS#11 sessions (default 4 for SoftHSM, whose calls run in-process; 32 on session threads, enough to hide ~1 ms round trips of a network HSM)',
+    }),
+    tokenProfile: Type.Union([Type.Literal('softhsm2'), Type.Literal('nss'), Type.Literal('generic')], {
+      description:
+        "KMS_TOKEN_PROFILE: auto (default: by the module's file name) | softhsm2 (calls inline, SoftHSM's speed-ups) | nss (NSS softokn) | generic (any other token; every call on a session thread with a deadline)",
+    }),
+    pkcs11LibraryParameters: Type.Optional(
+      Type.String({ minLength: 1, description: "KMS_PKCS11_LIBRARY_PARAMETERS: C_Initialize's library parameters (NSS softokn; default for nss: a DB under $KMS_DATA_DIR/nss)" }),
+    ),
+    hsmCallTimeoutMs: Type.Integer({
+      minimum: 100,
+      maximum: 600000,
+      description: 'KMS_HSM_CALL_TIMEOUT_MS: deadline of each token call on a session thread; a call that misses it answers 503 and its session is abandoned (default 5000)',
+    }),
     sweepIntervalMs: Type.Integer({
       minimum: 50,
       maximum: 86400000,

@@ -67,7 +67,7 @@ export type Mechanism =
   /** A CKK_GENERIC_SECRET key (the audit trail's HMAC key) and HMAC-SHA256 with it. */
   | { readonly kind: 'generic-secret-key-gen' }
   | { readonly kind: 'sha256-hmac' }
-  // SoftHSM only accepts SHA-1 OAEP without a label (HSM-NOTES.md); context binding is done elsewhere.
+  // SoftHSM only accepts SHA-1 OAEP without a label; context binding is done elsewhere (kms/crypto.ts).
   | { readonly kind: 'rsa-oaep-sha1' }
   /** PKCS#1 v1.5 over a DigestInfo the caller built (so RAW and DIGEST inputs share one path). */
   | { readonly kind: 'rsa-pkcs' }
@@ -89,7 +89,8 @@ export function gcmMechanism(iv: Buffer, aad: Buffer): pkcs11js.Mechanism {
   return { mechanism: pkcs11js.CKM_AES_GCM, parameter };
 }
 
-function toRaw(m: Mechanism): pkcs11js.Mechanism {
+/** The pkcs11js form of a mechanism (exported for the binding's threads). */
+export function toRaw(m: Mechanism): pkcs11js.Mechanism {
   switch (m.kind) {
     case 'aes-key-gen':
       return { mechanism: pkcs11js.CKM_AES_KEY_GEN };
@@ -158,6 +159,22 @@ function call<T>(method: string, fn: () => T): T {
     return fn();
   } catch (e) {
     throw toHsmError(method, e);
+  }
+}
+
+/**
+ * Loads the library on this thread without initialising it (dlopen and C_GetFunctionList only), so
+ * that it stays loaded while session threads, which load it too, come and go: when the last of
+ * them exits, its dlclose would unload the library and with it the module's initialisation,
+ * sessions and login. Undefined when it won't load (the threads report why).
+ */
+export function holdLibrary(modulePath: string): unknown {
+  try {
+    const lib = new pkcs11js.PKCS11();
+    lib.load(modulePath);
+    return lib;
+  } catch {
+    return undefined;
   }
 }
 

@@ -40,3 +40,12 @@ const classes: Readonly<Record<string, CkrClass>> = {
 export function classify(ckrName: string): CkrClass {
   return classes[ckrName] ?? 'internal';
 }
+
+/** The PIN was refused: retrying would only lock the token's user. */
+const PIN_REJECTED: ReadonlySet<string> = new Set(['CKR_PIN_INCORRECT', 'CKR_PIN_LOCKED', 'CKR_PIN_EXPIRED', 'CKR_PIN_INVALID', 'CKR_PIN_LEN_RANGE']);
+
+/** Why the token can't be used at all (not worth a retry), in one line; undefined for a passing fault. */
+export function permanentCause(e: { readonly ckrName: string }): string | undefined {
+  if (PIN_REJECTED.has(e.ckrName)) return `the token rejected the PIN (${e.ckrName})`;
+  return undefined;
+}

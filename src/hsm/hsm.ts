@@ -10,7 +10,7 @@
  * which made the token-object CMK the largest cost of a data-key request. So the first use of an
  * AES key version in a process makes a session copy of it (C_CopyObject with CKA_TOKEN=false; the
  * value never leaves the token and the copy stays sensitive and non-extractable) in the pool's
- * keeper session, and later uses go through the copy (2–2.5× faster, HSM-NOTES.md). Bounded by
+ * keeper session, and later uses go through the copy, which SoftHSM reads from memory. Bounded by
  * KMS_SESSION_KEY_COPIES, because SoftHSM keeps ~250 B of every session object it ever made; beyond
  * the bound, and for versions made non-modifiable (which SoftHSM refuses to copy), the token object
  * is used as before. A copy is destroyed with its version, and `pruneCopies` drops copies of
@@ -48,7 +48,7 @@ export interface VersionRef {
   readonly version: number;
 }
 export type ObjectRole = 'cmk' | 'siv';
-type ObjectClass = 'secret' | 'public' | 'private';
+export type ObjectClass = 'secret' | 'public' | 'private';
 
 const RSA_PRIVATE_AT_ONCE = 2;
 const RSA_2048_BYTES = 256;
@@ -82,7 +82,7 @@ const RETRY = { retry: true } as const;
 const TURN_RANDOM_MAX = 2048;
 const LIST_CHUNK = 256;
 /** What a listing reads of each object it has not seen before. */
-const LISTED_ATTRIBUTES = [C.CKA_ID, C.CKA_LABEL, C.CKA_CLASS] as const;
+export const LISTED_ATTRIBUTES = [C.CKA_ID, C.CKA_LABEL, C.CKA_CLASS] as const;
 /**
  * The longest a listing trusts what an earlier one read of a handle (listing-memo.ts): the orphan
  * grace period's default, so that on a module that reuses handles an orphan is still found within
@@ -623,7 +623,7 @@ export class Hsm {
 }
 
 /** What withObject searches for: a version's token object of one role and class. */
-function findTemplate(ref: VersionRef, role: ObjectRole, cls: ObjectClass): Template {
+export function findTemplate(ref: VersionRef, role: ObjectRole, cls: ObjectClass): Template {
   return [
     { type: C.CKA_ID, value: objectId(ref, role) },
     { type: C.CKA_CLASS, value: classValue[cls] },
@@ -632,7 +632,7 @@ function findTemplate(ref: VersionRef, role: ObjectRole, cls: ObjectClass): Temp
 }
 
 /** A listed object's CKA_ID and CKA_LABEL, if they are a p11kms object's. */
-function p11kmsObject(a: ReadonlyMap<number, Buffer>): TokenObject | undefined {
+export function p11kmsObject(a: ReadonlyMap<number, Buffer>): TokenObject | undefined {
   const id = a.get(C.CKA_ID);
   const label = a.get(C.CKA_LABEL)?.toString('utf8') ?? '';
   if (!id || id.length !== 21 || !label.startsWith('p11kms/')) return undefined;
@@ -642,7 +642,7 @@ function p11kmsObject(a: ReadonlyMap<number, Buffer>): TokenObject | undefined {
 }
 
 /** CKA_CLASS as read back: a CK_ULONG in the machine's byte order. */
-function classOf(raw: Buffer | undefined): ObjectClass | undefined {
+export function classOf(raw: Buffer | undefined): ObjectClass | undefined {
   if (!raw) return undefined;
   const le = endianness() === 'LE';
   const n = raw.length === 8 ? Number(le ? raw.readBigUInt64LE() : raw.readBigUInt64BE()) : raw.length === 4 ? (le ? raw.readUInt32LE() : raw.readUInt32BE()) : NaN;
@@ -650,10 +650,10 @@ function classOf(raw: Buffer | undefined): ObjectClass | undefined {
 }
 
 /** The `known` map's key: a plain string built per call on the hot path (the CKA_ID buffer is built only to find an object). */
-function knownKey(ref: VersionRef, role: ObjectRole, cls: ObjectClass): string {
+export function knownKey(ref: VersionRef, role: ObjectRole, cls: ObjectClass): string {
   return `${cls}:${ref.keyId}:${ref.version}:${role}`;
 }
 
-function isStaleHandle(e: unknown): boolean {
+export function isStaleHandle(e: unknown): boolean {
   return e instanceof HsmError && (e.ckrName === 'CKR_KEY_HANDLE_INVALID' || e.ckrName === 'CKR_OBJECT_HANDLE_INVALID');
 }

@@ -13,6 +13,11 @@ import { Hsm as TokenHsm, type TokenObject, type VersionRef } from './hsm';
 import { KeygenProcess } from './keygen-process';
 import { moduleLoader } from './module';
 import { SessionPool, type PoolHealth } from './pool';
+import { ThreadedAuditKey } from './threaded-audit-key';
+import { ThreadedHsm } from './threaded-hsm';
+import { SessionThreads } from './threads';
+
+export { exitProcess } from './exit';
 
 export type { TokenObject, VersionRef, PoolHealth, Pkcs11Api, SessionPool };
 /** How a signature is made: PKCS#1 v1.5 over a DigestInfo the caller built, or PSS over a digest. */
@@ -52,6 +57,15 @@ export interface Hsm {
 }
 
 export interface TokenSettings {
+  /**
+   * softhsm2: calls inline on the event loop (an in-process token, measured faster) with SoftHSM's
+   * speed-ups; nss and generic: every call on a session thread with a deadline (threads.ts).
+   */
+  readonly profile: 'softhsm2' | 'nss' | 'generic';
+  /** Deadline of each call on a session thread. */
+  readonly callTimeoutMs: number;
+  /** C_Initialize's library parameters (NSS softokn). */
+  readonly libraryParameters?: string;
   readonly modulePath: string;
   readonly label: string;
   readonly pin: string;
@@ -68,24 +82,50 @@ export interface TokenSettings {
   readonly wrapModule?: (m: Pkcs11Api) => Pkcs11Api;
 }
 
+/** What an operator checks first about the token (the console's HSM page). */
+export interface TokenReport {
+  /** The profile in use and how it drives the module. */
+  readonly profile: string;
+  readonly sessions: {
+    readonly size: number;
+    readonly up: boolean;
+    readonly reason?: string;
+    readonly since?: number;
+    readonly open: number;
+    readonly idle: number;
+    readonly busy: number;
+    readonly waiting: number;
+    readonly recoveries: number;
+  };
+}
+
 /** The token of one process: its operations, its connection state and its life. */
 export interface Token {
   readonly hsm: Hsm;
   /** The audit trail's HMAC key. */
   readonly auditKey: AuditMac;
-  /** The session pool (tests and stats look at it). */
-  readonly pool: SessionPool;
+  /** The session pool of the inline profile (tests and stats look at it). */
+  readonly pool: SessionPool | undefined;
+  /** The session threads of the other profiles. */
+  readonly threads: SessionThreads | undefined;
   readonly status: PoolHealth;
+  report(): TokenReport;
   /** Called after every successful (re)connection. */
   onConnected(fn: () => void): void;
-  /** First connection attempt; the token keeps being retried in the background when it fails. */
-  start(): void;
-  close(): void;
+  /**
+   * First connection attempt. Resolves undefined once up or while a passing failure is retried in
+   * the background; or with why the token can't be used at all (module, label, PIN): one line for
+   * the operator, and the process should end.
+   */
+  start(): Promise<string | undefined>;
+  /** Resolves once the module is finalized (the inline profile) or every session thread is told to end. */
+  close(): Promise<void>;
 }
 
 export function openToken(s: TokenSettings, log: Logger): Token {
+  if (s.profile !== 'softhsm2') return threadedToken(s, log);
   const pool = new SessionPool(
-    { open: moduleLoader(s.modulePath, s.wrapModule), label: s.label, pin: s.pin },
+    { open: moduleLoader(s.modulePath, s.wrapModule), label: s.label, pin: s.pin, modulePath: s.modulePath },
     { size: s.poolSize, waitMs: s.poolWaitMs, retryMaxMs: s.retryMaxMs },
     log,
   );
@@ -101,14 +141,22 @@ export function openToken(s: TokenSettings, log: Logger): Token {
     hsm: new KmsErrors(inner, log),
     auditKey: new AuditKey(pool, { ...(keygen ? { writer: keygen } : {}), findOffThread: inner.findsOffThread }),
     pool,
+    threads: undefined,
     get status() {
       return pool.status;
     },
+    report: () => {
+      const st = pool.stats;
+      return {
+        profile: 'softhsm2: calls inline on the event loop (an in-process token)',
+        sessions: { size: s.poolSize, ...health(pool.status), open: st.open, idle: st.idle, busy: st.busy, waiting: st.waiting, recoveries: st.recoveries },
+      };
+    },
     onConnected: (fn) => pool.onConnected(fn),
-    start: () => void pool.start(),
+    start: async () => pool.start(),
     close() {
       keygen?.close();
-      pool.close();
+      return pool.close();
     },
   };
 }
@@ -117,14 +165,63 @@ export function openToken(s: TokenSettings, log: Logger): Token {
  * The token's audit key alone (the CLI's audit records and `audit` commands), on one session.
  * Never fails because the token is missing: its calls then fail. Close when done.
  */
-export function openAuditKey(s: TokenSettings, log: Logger): { key: AuditMac; close(): void } {
+export function openAuditKey(s: TokenSettings, log: Logger): { key: AuditMac; close(): Promise<void> } {
+  if (s.profile !== 'softhsm2') {
+    const t = threadedToken({ ...s, poolSize: 1 }, log);
+    void t.start();
+    return { key: t.auditKey, close: () => t.close() };
+  }
   const pool = new SessionPool(
-    { open: moduleLoader(s.modulePath), label: s.label, pin: s.pin },
+    { open: moduleLoader(s.modulePath), label: s.label, pin: s.pin, modulePath: s.modulePath },
     { size: 1, waitMs: s.poolWaitMs, retryMaxMs: s.retryMaxMs },
     log,
   );
   pool.start();
   return { key: new AuditKey(pool), close: () => pool.close() };
+}
+
+function threadedToken(s: TokenSettings, log: Logger): Token {
+  const threads = new SessionThreads(
+    {
+      modulePath: s.modulePath,
+      ...(s.libraryParameters ? { libraryParameters: s.libraryParameters } : {}),
+      label: s.label,
+      pin: s.pin,
+      size: s.poolSize,
+      waitMs: s.poolWaitMs,
+      callTimeoutMs: s.callTimeoutMs,
+    },
+    log,
+  );
+  let started: ((v: unknown) => void) | undefined;
+  const ready = new Promise((resolve) => (started = resolve));
+  return {
+    hsm: new KmsErrors(new ThreadedHsm(threads), log),
+    auditKey: new ThreadedAuditKey(threads, ready),
+    pool: undefined,
+    threads,
+    get status() {
+      return threads.status;
+    },
+    report: () => {
+      const st = threads.stats;
+      return {
+        profile: `${s.profile}: every call on a session thread, ${s.callTimeoutMs} ms deadline`,
+        sessions: { size: st.size, ...health(threads.status), open: st.idle + st.busy, idle: st.idle, busy: st.busy, waiting: st.waiting, recoveries: st.recoveries },
+      };
+    },
+    onConnected: (fn) => threads.onConnected(fn),
+    start: () => {
+      const first = threads.start();
+      void first.then(started);
+      return first;
+    },
+    close: async () => threads.close(),
+  };
+}
+
+function health(h: PoolHealth): { up: boolean; reason?: string; since?: number } {
+  return h.up ? { up: true } : { up: false, reason: h.reason, since: h.since };
 }
 
 /** The operations of `inner`, with every HsmError turned into the KmsError a client may see. */

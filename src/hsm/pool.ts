@@ -24,7 +24,7 @@
 import { KmsError } from '../errors/kms-error';
 import type { Logger } from '../log/logger';
 import { HsmError, type Pkcs11Api, type SessionHandle, type SlotHandle } from './binding';
-import { classify, type CkrClass } from './ckr';
+import { classify, permanentCause, type CkrClass } from './ckr';
 
 export interface PoolOptions {
   readonly size: number;
@@ -39,6 +39,8 @@ export interface TokenSource {
   readonly open: () => Pkcs11Api;
   readonly label: string;
   readonly pin: string;
+  /** Named in start-up errors. */
+  readonly modulePath?: string;
 }
 
 export type PoolHealth = { readonly up: true } | { readonly up: false; readonly reason: string; readonly since: number };
@@ -74,6 +76,10 @@ export class SessionPool {
   private reconnecting: Promise<boolean> | undefined;
   /** Sessions opened and closed (or dropped) over the pool's life: a leak shows as a difference from `open`. */
   private counters = { opened: 0, closed: 0, dropped: 0, recoveries: 0 };
+  /** Why the token can't be used at all (a rejected PIN): nothing more is tried. */
+  private fatal: string | undefined;
+  /** Why the first connection failed for good (start()). */
+  private startFailure: string | undefined;
 
   constructor(
     private readonly source: TokenSource,
@@ -83,9 +89,15 @@ export class SessionPool {
     this.retryDelay = options.retryMinMs ?? 250;
   }
 
-  /** First connection attempt; when it fails the pool stays down and keeps retrying in the background. */
-  start(): boolean {
-    return this.connect('start');
+  /**
+   * First connection attempt. Resolves undefined when up or when the failure may pass (the pool
+   * then stays down and keeps retrying in the background), or with the reason the token can't be
+   * used at all: a module that won't load, no token with the label, a rejected PIN.
+   */
+  start(): string | undefined {
+    this.connect('start');
+    if (this.startFailure) this.close();
+    return this.startFailure;
   }
 
   /** The current module; only meaningful inside `use` (it changes when the module is re-initialised). */
@@ -212,8 +224,9 @@ export class SessionPool {
   }
 
   /** Stops the pool: waiters get 503, idle sessions are closed, busy ones on release, then C_Finalize. */
-  close(): void {
-    if (this.closed) return;
+  /** Resolves once the module is finalized (after any off-thread call still inside it has left). */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.rejectWaiters();
@@ -221,7 +234,7 @@ export class SessionPool {
     for (const l of this.idle.splice(0)) this.closeQuietly(l);
     this.dropKeeper();
     const mod = this.mod;
-    if (!mod) return;
+    if (!mod) return Promise.resolve();
     this.mod = undefined;
     const finalize = () => {
       try {
@@ -231,8 +244,11 @@ export class SessionPool {
       }
     };
     // An off-thread call still inside the module: finalize when it has left (it keeps the event loop alive until then).
-    if (mod.callsOffThread === 0) finalize();
-    else void mod.offThreadIdle().then(finalize);
+    if (mod.callsOffThread === 0) {
+      finalize();
+      return Promise.resolve();
+    }
+    return mod.offThreadIdle().then(finalize);
   }
 
   /**
@@ -256,8 +272,12 @@ export class SessionPool {
     try {
       if (this.mod) this.mod.reinitialize();
       else this.mod = this.source.open();
-      const found = this.mod.tokens().find((t) => t.label === this.source.label);
-      if (!found) throw new HsmError(0xe0, 'CKR_TOKEN_NOT_PRESENT', 'findToken');
+      const tokens = this.mod.tokens();
+      const found = tokens.find((t) => t.label === this.source.label);
+      if (!found) {
+        if (why === 'start') this.startFailure = `no token labelled '${this.source.label}' in ${this.source.modulePath ?? 'the PKCS#11 module'}; tokens present: ${tokens.map((t) => `'${t.label}'`).join(', ') || 'none'}`;
+        throw new HsmError(0xe0, 'CKR_TOKEN_NOT_PRESENT', 'findToken');
+      }
       this.slot = found.slot;
       const lease = this.openSession();
       this.busy.delete(lease);
@@ -269,7 +289,17 @@ export class SessionPool {
       }
       this.idle.push(lease);
     } catch (e) {
-      const reason = e instanceof HsmError ? `${e.ckrName} in ${e.method}` : e instanceof KmsError ? e.code : 'module load failed';
+      if (why === 'start' && !this.mod) {
+        const detail = e instanceof HsmError ? ` (${e.ckrName} in ${e.method})` : '';
+        this.startFailure = `the PKCS#11 module ${this.source.modulePath ?? ''} could not be loaded or initialised${detail}`;
+      }
+      if (why === 'start' && this.fatal) this.startFailure = this.fatal;
+      // The process ends with one line saying why (start()): nothing to retry, nothing more to log.
+      if (this.startFailure) {
+        this.markDown(this.startFailure);
+        return false;
+      }
+      const reason = this.fatal ?? (e instanceof HsmError ? `${e.ckrName} in ${e.method}` : e instanceof KmsError ? e.code : 'module load failed');
       this.goDown(reason);
       return false;
     } finally {
@@ -290,6 +320,10 @@ export class SessionPool {
   }
 
   private goDown(reason: string): void {
+    if (this.fatal) {
+      this.markDown(`${this.fatal}; not retrying (fix the PIN and restart)`);
+      return;
+    }
     if (this.health.up || this.health.reason !== reason) {
       this.log.error('hsm token not reachable, retrying', { reason, retryInMs: this.retryDelay });
     }
@@ -311,7 +345,7 @@ export class SessionPool {
 
   /** A lease at once when one is idle (or may be opened); a promise only when the caller must wait. */
   private acquire(): Lease | Promise<Lease> {
-    if (this.closed || !this.health.up) throw unavailable();
+    if (this.closed || !this.health.up || this.fatal) throw unavailable();
     const idle = this.idle.pop();
     if (idle) {
       this.busy.add(idle);
@@ -353,6 +387,14 @@ export class SessionPool {
       if (!(e instanceof HsmError && e.ckrName === 'CKR_USER_ALREADY_LOGGED_IN')) {
         this.busy.delete(lease);
         this.closeQuietly(lease);
+        // A rejected PIN: never log in again in this process (a real HSM locks the user after a few).
+        const permanent = e instanceof HsmError ? permanentCause(e) : undefined;
+        if (permanent && !this.fatal) {
+          this.fatal = permanent;
+          if (!this.connecting || this.gen > 1) this.log.error('hsm token unusable, not retrying', { reason: permanent });
+          this.goDown(permanent);
+          throw unavailable();
+        }
         throw this.openFailed(e);
       }
     }

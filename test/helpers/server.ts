@@ -28,12 +28,21 @@ export class TestServer {
     private readonly sink: { text: string },
   ) {}
 
-  /** Starts on a new data dir, or on `reuse` (a restart: same token, same store). */
-  static async start(extraEnv: Record<string, string> = {}, reuse?: string, opts: { makeToken?: boolean } = {}): Promise<TestServer> {
+  /**
+   * Starts on a new data dir, or on `reuse` (a restart: same token, same store). `envFor` adds
+   * settings that name the data dir (a module in front of the dev token: netshim), after the dev
+   * token was made.
+   */
+  static async start(
+    extraEnv: Record<string, string> = {},
+    reuse?: string,
+    opts: { makeToken?: boolean; envFor?: (dataDir: string) => Record<string, string> } = {},
+  ): Promise<TestServer> {
     const dataDir = reuse ?? mkdtempSync(path.join(tmpdir(), 'p11kms-test-'));
     const env: NodeJS.ProcessEnv = { ...process.env, KMS_DATA_DIR: dataDir, KMS_LOG_LEVEL: 'debug', PORT: '0', HOST: '127.0.0.1', ...extraEnv };
     delete env['SOFTHSM2_CONF'];
     if (opts.makeToken !== false) execFileSync('bash', [path.join(ROOT, 'scripts/dev-token.sh')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    Object.assign(env, opts.envFor?.(dataDir) ?? {});
     const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const sink = { text: '' };
     const url = await new Promise<string>((resolve, reject) => {

@@ -16,7 +16,8 @@ export class TokenView {
     process.env['SOFTHSM2_CONF'] = server.softhsmConf();
     this.lib = new pkcs11js.PKCS11();
     this.lib.load(config.pkcs11Module);
-    this.lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+    const params = config.pkcs11LibraryParameters;
+    this.lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK, ...(params ? { libraryParameters: params } : {}) });
     const slot = this.lib.C_GetSlotList(true).find((s) => this.lib.C_GetTokenInfo(s).label.trim() === config.tokenLabel);
     assert.ok(slot, 'dev token not found');
     this.session = this.lib.C_OpenSession(slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION);

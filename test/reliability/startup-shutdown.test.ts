@@ -1,17 +1,16 @@
 /**
- * The real server process: it starts without its token and becomes healthy by itself once the
- * token exists; SIGTERM stops accepting, lets in-flight requests finish, closes its sessions,
- * finalizes the module and exits 0.
+ * The real server process: it starts while its token is silent and becomes healthy by itself once
+ * the token answers (a token that can't be used at all ends it: fail-fast.test.ts); SIGTERM stops
+ * accepting, lets in-flight requests finish, closes its sessions, finalizes the module and exits 0.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { throughNetshim } from '../helpers/netshim';
 import { Secrets } from '../helpers/secrets';
-import { keygenHelpers, ROOT, TestServer } from '../helpers/server';
+import { keygenHelpers, TestServer } from '../helpers/server';
 import { TokenView } from '../helpers/token';
 import { PATIENCE_MS, until } from '../helpers/wait';
 
@@ -21,29 +20,28 @@ after(async () => {
   for (const s of servers) await s.stop();
 });
 
-describe('start-up without the token', () => {
-  it('when the token does not exist yet, then the service listens, /healthz is 503 with the reason, HSM calls are 503, and once the token is created it becomes healthy by itself', async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'p11kms-late-'));
-    const devToken = (label: string) =>
-      execFileSync('bash', [path.join(ROOT, 'scripts/dev-token.sh')], {
-        env: { ...process.env, KMS_DATA_DIR: dataDir, KMS_TOKEN_LABEL: label, SOFTHSM2_CONF: '' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-    devToken('p11kms-other'); // the conf and PIN exist, the service's token does not
-    const server = await TestServer.start({ KMS_TOKEN_LABEL: 'p11kms-late', KMS_HSM_RETRY_MAX_MS: '400' }, dataDir, { makeToken: false });
+describe('start-up while the token does not answer', () => {
+  it('when the token is silent at start-up (netshim, generic profile), then the service listens, /healthz is 503 with the reason, HSM calls are 503, and once the token answers it becomes healthy by itself', async () => {
+    let hangFile = '';
+    const server = await TestServer.start({ KMS_TOKEN_PROFILE: 'generic', KMS_HSM_CALL_TIMEOUT_MS: '1000' }, undefined, {
+      envFor: (dataDir) => {
+        hangFile = path.join(dataDir, 'partition');
+        writeFileSync(hangFile, '');
+        return throughNetshim(dataDir, { delayUs: 0, hangFile });
+      },
+    });
     servers.push(server);
     const health = await server.request('GET', '/healthz');
     assert.equal(health.status, 503);
     assert.equal(health.body.status, 'unavailable');
-    assert.match(health.body.reason, /p11kms-late/);
-    assert.match(health.body.reason, /CKR_TOKEN_NOT_PRESENT/);
+    assert.match(health.body.reason, /no answer from the token/);
     const token = server.token('p1', true);
     secrets.add(token);
     const r = await server.request('POST', '/v1.0/p1/kms/gen-random', { headers: { 'X-Auth-Token': token }, body: { random_data_length: '256' } });
     assert.equal(r.status, 503, r.text);
     assert.equal(r.body.error.error_code, 'KMS.0104');
 
-    devToken('p11kms-late');
+    rmSync(hangFile);
     await until('healthy', async () => (await server.request('GET', '/healthz')).status === 200, { everyMs: 100 });
     const created = await server.request('POST', '/v1.0/p1/kms/create-key', { headers: { 'X-Auth-Token': token }, body: { key_alias: 'late' } });
     assert.equal(created.status, 200, created.text);
