@@ -13,11 +13,6 @@ import * as pkcs11js from 'pkcs11js';
 import { GCM_TAG_BYTES, toHsmError, toRaw, type Mechanism } from './binding';
 import type { ThreadOptions, ThreadReply, ThreadRequest, WireTemplate } from './thread-protocol';
 
-const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
-const CKR_USER_ALREADY_LOGGED_IN = 0x100;
-const CKR_OBJECT_HANDLE_INVALID = 0x82;
-const CKR_ATTRIBUTE_TYPE_INVALID = 0x12;
-
 const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 const own = (b: Buffer): Uint8Array => new Uint8Array(b);
 
@@ -85,8 +80,8 @@ class SessionThread {
             return got.map((a) => (Buffer.isBuffer(a.value) ? own(a.value) : new Uint8Array(0)));
           } catch (e) {
             const code = e instanceof pkcs11js.Pkcs11Error ? e.code : undefined;
-            if (code === CKR_OBJECT_HANDLE_INVALID) return 'gone';
-            if (code === CKR_ATTRIBUTE_TYPE_INVALID) return 'unreadable';
+            if (code === pkcs11js.CKR_OBJECT_HANDLE_INVALID) return 'gone';
+            if (code === pkcs11js.CKR_ATTRIBUTE_TYPE_INVALID) return 'unreadable';
             throw e;
           }
         });
@@ -147,7 +142,7 @@ class SessionThread {
         const params = this.options.libraryParameters;
         this.call('C_Initialize', () => this.lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK, ...(params ? { libraryParameters: params } : {}) }));
       } catch (e) {
-        if (!(e instanceof pkcs11js.Pkcs11Error && e.code === CKR_CRYPTOKI_ALREADY_INITIALIZED)) throw e;
+        if (!(e instanceof pkcs11js.Pkcs11Error && e.code === pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED)) throw e;
       }
     }
     const tokens = this.call('C_GetSlotList', () => this.lib.C_GetSlotList(true)).map((slot) => ({
@@ -160,7 +155,7 @@ class SessionThread {
     try {
       this.call('C_Login', () => this.lib.C_Login(s, pkcs11js.CKU_USER, pin));
     } catch (e) {
-      if (!(e instanceof pkcs11js.Pkcs11Error && e.code === CKR_USER_ALREADY_LOGGED_IN)) {
+      if (!(e instanceof pkcs11js.Pkcs11Error && e.code === pkcs11js.CKR_USER_ALREADY_LOGGED_IN)) {
         try {
           this.lib.C_CloseSession(s);
         } catch {

@@ -94,13 +94,6 @@ export type SealReply =
   | WorkerError;
 
 const BATCH = 256;
-/** An object destroyed (by another process) since it was found: left out of the answer. */
-const CKR_OBJECT_HANDLE_INVALID = 0x82;
-/**
- * An object without one of the attributes asked for (another application's, on a shared token:
- * CKO_DATA has no CKA_ID): answered with no attributes, so that a listing knows it is not ours.
- */
-const CKR_ATTRIBUTE_TYPE_INVALID = 0x12;
 
 function buffer(u: Uint8Array): Buffer {
   return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -119,7 +112,6 @@ function packed(parts: readonly Buffer[]): Uint8Array {
 
 /** Session states of a logged-in user (PKCS#11 v2.40 §5.6: CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS). */
 const USER_STATES: ReadonlySet<number> = new Set([1, 3]);
-const CKR_USER_NOT_LOGGED_IN = 0x101;
 
 type Found = Omit<Extract<FindReply, { handles: Uint8Array }>, 'id'>;
 
@@ -133,7 +125,7 @@ type Found = Omit<Extract<FindReply, { handles: Uint8Array }>, 'id'>;
 function whileLoggedIn(lib: pkcs11js.PKCS11, id: number, s: Buffer, method: string, body: (at: { method: string }) => Found): FindReply {
   const at = { method: 'C_GetSessionInfo' };
   const loggedIn = (): boolean => USER_STATES.has(lib.C_GetSessionInfo(s).state);
-  const notLoggedIn = { id, error: { ckr: CKR_USER_NOT_LOGGED_IN, ckrName: 'CKR_USER_NOT_LOGGED_IN', method } };
+  const notLoggedIn = { id, error: { ckr: pkcs11js.CKR_USER_NOT_LOGGED_IN, ckrName: 'CKR_USER_NOT_LOGGED_IN', method } };
   try {
     if (!loggedIn()) return notLoggedIn;
     const found = body(at);
@@ -194,8 +186,10 @@ function readAttributes(lib: pkcs11js.PKCS11, s: Buffer, handles: readonly Buffe
       got = lib.C_GetAttributeValue(s, h, read.map((type) => ({ type })));
     } catch (e) {
       const code = e instanceof pkcs11js.Pkcs11Error ? e.code : undefined;
-      if (code === CKR_OBJECT_HANDLE_INVALID || code === CKR_ATTRIBUTE_TYPE_INVALID) {
-        for (let i = 0; i < read.length; i++) lengths.push(code === CKR_OBJECT_HANDLE_INVALID ? GONE : UNREADABLE);
+      // Destroyed (by another process) since it was found: left out. Without one of the attributes
+      // (another application's object: CKO_DATA has no CKA_ID): no attributes, so a listing knows it is not ours.
+      if (code === pkcs11js.CKR_OBJECT_HANDLE_INVALID || code === pkcs11js.CKR_ATTRIBUTE_TYPE_INVALID) {
+        for (let i = 0; i < read.length; i++) lengths.push(code === pkcs11js.CKR_OBJECT_HANDLE_INVALID ? GONE : UNREADABLE);
         continue;
       }
       throw e;

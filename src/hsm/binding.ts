@@ -134,6 +134,11 @@ export class HsmError extends Error {
   }
 }
 
+/** An HsmError this service raises itself (a token it can't find, a helper that died), by CKR name. */
+export function hsmError(ckrName: Extract<keyof typeof pkcs11js, `CKR_${string}`>, method: string): HsmError {
+  return new HsmError(pkcs11js[ckrName], ckrName, method);
+}
+
 // Session states (PKCS#11 v2.40 §5.6); pkcs11js doesn't export them.
 const CKS_RO_USER_FUNCTIONS = 1;
 const CKS_RW_USER_FUNCTIONS = 3;

@@ -33,7 +33,7 @@
  * use finds the object again.
  */
 import { endianness } from 'node:os';
-import { C, GCM_TAG_BYTES, HsmError, type Listed, type Mechanism, type ObjectHandle, type SessionHandle, type Template } from './binding';
+import { C, GCM_TAG_BYTES, HsmError, type Listed, type Mechanism, type ObjectHandle, type SessionHandle, type Template, hsmError } from './binding';
 import { classify } from './ckr';
 import { Gate } from './gate';
 import { hex, ListingMemo } from './listing-memo';
@@ -496,7 +496,7 @@ export class Hsm {
       return finding.then(({ known, generation }) => {
         // Re-initialised since (the pool waits for the search, not for what follows it): this
         // session and the handle are of the module before; the pool retries on a fresh session.
-        if (generation !== this.pool.generation) throw new HsmError(0xb3, 'CKR_SESSION_HANDLE_INVALID', 'findKey');
+        if (generation !== this.pool.generation) throw hsmError('CKR_SESSION_HANDLE_INVALID', 'findKey');
         return fn(s, this.handleOf(known));
       });
     }, RETRY);
@@ -516,8 +516,8 @@ export class Hsm {
     if (!token) {
       // A session that lost its login (token logged out under us) sees no private objects:
       // report that as what it is, so the pool logs in on a fresh session and retries.
-      if (!this.pool.module.isLoggedIn(s)) throw new HsmError(0x101, 'CKR_USER_NOT_LOGGED_IN', 'findKey');
-      throw new HsmError(0x82, 'CKR_OBJECT_HANDLE_INVALID', 'findKey');
+      if (!this.pool.module.isLoggedIn(s)) throw hsmError('CKR_USER_NOT_LOGGED_IN', 'findKey');
+      throw hsmError('CKR_OBJECT_HANDLE_INVALID', 'findKey');
     }
     return this.knownFor(ref, cls, token);
   }

@@ -8,7 +8,7 @@
  * It ends when the service does (the IPC channel closes, even after a kill -9) and after a token or
  * session fault, so that the next job starts from a fresh initialisation.
  */
-import { C, HsmError, Pkcs11Module, type SessionHandle } from './binding';
+import { C, HsmError, Pkcs11Module, type SessionHandle, hsmError } from './binding';
 import { classify } from './ckr';
 import { revive, type KeygenOpen, type KeygenReply, type KeygenRequest } from './keygen-protocol';
 
@@ -19,7 +19,7 @@ function connect(o: KeygenOpen, again?: Pkcs11Module): { mod: Pkcs11Module; sess
   const mod = again ?? new Pkcs11Module(o.modulePath);
   if (again) mod.reinitialize();
   const found = mod.tokens().find((t) => t.label === o.label);
-  if (!found) throw new HsmError(0xe0, 'CKR_TOKEN_NOT_PRESENT', 'findToken');
+  if (!found) throw hsmError('CKR_TOKEN_NOT_PRESENT', 'findToken');
   const session = mod.openSession(found.slot);
   try {
     mod.login(session, o.pin);
@@ -61,7 +61,7 @@ process.on('message', (raw: KeygenRequest) => {
   let failure: HsmError | undefined;
   let count = 0;
   try {
-    if (!open) throw new HsmError(0x190, 'CKR_CRYPTOKI_NOT_INITIALIZED', 'keygen');
+    if (!open) throw hsmError('CKR_CRYPTOKI_NOT_INITIALIZED', 'keygen');
     token ??= connect(open);
     const { mod, session } = token;
     if (job.kind === 'aes') for (const t of job.templates) mod.generateKey(session, { kind: 'aes-key-gen' }, t);

@@ -30,7 +30,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Logger } from '../log/logger';
-import { HsmError, type Template } from './binding';
+import { HsmError, type Template, hsmError } from './binding';
 import type { KeygenJob, KeygenOpen, KeygenReply } from './keygen-protocol';
 
 export interface KeygenSource {
@@ -103,11 +103,11 @@ export class KeygenProcess implements TokenWriter {
     const c = this.child;
     this.child = undefined;
     c?.kill();
-    this.failAll(new HsmError(0x190, 'CKR_CRYPTOKI_NOT_INITIALIZED', 'keygen'));
+    this.failAll(hsmError('CKR_CRYPTOKI_NOT_INITIALIZED', 'keygen'));
   }
 
   private run(job: KeygenJob): Promise<number> {
-    if (this.closed) return Promise.reject(new HsmError(0x190, 'CKR_CRYPTOKI_NOT_INITIALIZED', 'keygen'));
+    if (this.closed) return Promise.reject(hsmError('CKR_CRYPTOKI_NOT_INITIALIZED', 'keygen'));
     const child = this.start();
     const id = this.nextId++;
     return new Promise<number>((resolve, reject) => {
@@ -115,7 +115,7 @@ export class KeygenProcess implements TokenWriter {
       this.pending.set(id, { resolve, reject });
       hold(child, true);
       child.send({ ...job, id }, (e) => {
-        if (e) this.settle(id, 0, new HsmError(0x30, 'CKR_DEVICE_ERROR', 'keygen'));
+        if (e) this.settle(id, 0, hsmError('CKR_DEVICE_ERROR', 'keygen'));
       });
     });
   }
@@ -145,7 +145,7 @@ export class KeygenProcess implements TokenWriter {
       if (this.child !== child) return;
       this.child = undefined;
       if (!this.closed) this.log.warn('key generation process ended', how);
-      this.failAll(new HsmError(0x30, 'CKR_DEVICE_ERROR', 'keygen'));
+      this.failAll(hsmError('CKR_DEVICE_ERROR', 'keygen'));
     };
     child.on('exit', (code, signal) => lost({ code: code ?? -1, signal: signal ?? '' }));
     // A failed spawn emits only 'error'; a running process's 'error' (a failed kill or send) is

@@ -23,7 +23,7 @@
  */
 import { KmsError } from '../errors/kms-error';
 import type { Logger } from '../log/logger';
-import { HsmError, type Pkcs11Api, type SessionHandle, type SlotHandle } from './binding';
+import { HsmError, type Pkcs11Api, type SessionHandle, type SlotHandle, hsmError } from './binding';
 import { classify, permanentCause, type CkrClass } from './ckr';
 
 export interface PoolOptions {
@@ -276,7 +276,7 @@ export class SessionPool {
       const found = tokens.find((t) => t.label === this.source.label);
       if (!found) {
         if (why === 'start') this.startFailure = `no token labelled '${this.source.label}' in ${this.source.modulePath ?? 'the PKCS#11 module'}; tokens present: ${tokens.map((t) => `'${t.label}'`).join(', ') || 'none'}`;
-        throw new HsmError(0xe0, 'CKR_TOKEN_NOT_PRESENT', 'findToken');
+        throw hsmError('CKR_TOKEN_NOT_PRESENT', 'findToken');
       }
       this.slot = found.slot;
       const lease = this.openSession();

@@ -5,7 +5,7 @@
  * (SoftHSM's speed-ups; the in-process path keeps them). Object handles are cached per module
  * initialisation and looked up again when stale.
  */
-import { C, GCM_TAG_BYTES, HsmError, type Mechanism, type Template } from './binding';
+import { C, GCM_TAG_BYTES, type Mechanism, type Template, hsmError } from './binding';
 import {
   classOf,
   findTemplate,
@@ -131,7 +131,7 @@ export class ThreadedHsm implements Hsm {
   rsaPublicKey(ref: VersionRef): Promise<{ modulus: Buffer; exponent: Buffer }> {
     return this.withKey(ref, 'cmk', 'public', async (key) => {
       const [values] = await this.threads.call({ op: 'read', handles: [key], types: [C.CKA_MODULUS, C.CKA_PUBLIC_EXPONENT] }, RETRY);
-      if (!Array.isArray(values)) throw new HsmError(0x82, 'CKR_OBJECT_HANDLE_INVALID', 'C_GetAttributeValue');
+      if (!Array.isArray(values)) throw hsmError('CKR_OBJECT_HANDLE_INVALID', 'C_GetAttributeValue');
       return { modulus: buf(values[0]!), exponent: buf(values[1]!) };
     });
   }
@@ -204,7 +204,7 @@ export class ThreadedHsm implements Hsm {
       if (!handle) {
         const generation = this.threads.generation;
         const [found] = await this.threads.call({ op: 'find', template: wire(findTemplate(ref, role, cls)), max: 1 }, RETRY);
-        if (!found) throw new HsmError(0x82, 'CKR_OBJECT_HANDLE_INVALID', 'findKey');
+        if (!found) throw hsmError('CKR_OBJECT_HANDLE_INVALID', 'findKey');
         handle = buf(found);
         if (generation === this.threads.generation) {
           this.sync();

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { KmsError } from '../errors/kms-error';
 import type { Logger } from '../log/logger';
-import { HsmError, holdLibrary } from './binding';
+import { HsmError, holdLibrary, hsmError } from './binding';
 import { classify, permanentCause } from './ckr';
 import type { PoolHealth } from './pool';
 import type { CallOf, ThreadCall, ThreadOptions, ThreadReply, ThreadValues } from './thread-protocol';
@@ -362,7 +362,7 @@ export class SessionThreads {
       const opened = init === 'again' ? await t.send({ op: 'reinitialize', label, pin }, deadline) : await t.send({ op: 'open', initialize: init === 'yes' ? 'yes' : 'no', label, pin }, deadline);
       if (opened !== true) {
         t.retire();
-        throw Object.assign(new HsmError(0xe0, 'CKR_TOKEN_NOT_PRESENT', 'findToken'), { detail: opened.labels.map((l) => `'${l}'`).join(', ') || 'none' });
+        throw Object.assign(hsmError('CKR_TOKEN_NOT_PRESENT', 'findToken'), { detail: opened.labels.map((l) => `'${l}'`).join(', ') || 'none' });
       }
     } catch (e) {
       if (e instanceof DeadlineMissed) {
