@@ -134,6 +134,7 @@ describe('console server side', { timeout: 300_000 }, () => {
     assert.equal(r.status, 200);
     assert.match(r.body.module, /softhsm2/);
     assert.equal(r.body.tokenLabel, 'p11kms-dev');
+    assert.match(r.body.profile, /^softhsm2: calls inline/, 'the profile in use, from the token façade');
     assert.equal(r.body.pool.up, true);
     assert.ok(r.body.pool.size >= 1);
     assert.equal(r.body.health.ok, true);
