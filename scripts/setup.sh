@@ -66,10 +66,28 @@ if [ "$need_deps" = 1 ]; then
   npm ci --no-audit --no-fund
 fi
 
-say "building (tsc)"
-node_modules/.bin/tsc -p tsconfig.json
-# The console's browser code: its own tsconfig (DOM types, ES modules), output in dist/console.
-node_modules/.bin/tsc -p console/tsconfig.json
+# Build only when the sources or dist/ changed since the last build. The stamp holds a hash of
+# tsc's inputs (names and contents) and one of what it left in dist/; tsc's own incremental check
+# trusts its build-info files instead, and so would not re-emit a dist file edited or deleted since.
+inputs_hash() { { find src test scripts console/src -name '*.ts' -print0 | sort -z | xargs -0 sha256sum; sha256sum tsconfig.json console/tsconfig.json package-lock.json; } | sha256sum | cut -c1-64; }
+outputs_hash() { { [ -d dist ] && find dist -name '*.js' -print0 | sort -z | xargs -0 -r sha256sum; } | sha256sum | cut -c1-64; }
+stamp=dist/.build-stamp
+built=$(cat "$stamp" 2>/dev/null || true)
+if [ "$built" != "$(inputs_hash) $(outputs_hash)" ]; then
+  # dist/ is not what the last build left: have tsc emit every file again.
+  [ "${built#* }" = "$(outputs_hash)" ] || rm -f dist/.tsbuildinfo dist/console.tsbuildinfo
+  say "building (tsc)"
+  node_modules/.bin/tsc -p tsconfig.json
+  # The console's browser code: its own tsconfig (DOM types, ES modules), output in dist/console.
+  node_modules/.bin/tsc -p console/tsconfig.json
+  # Outputs whose source is gone (a deleted test would still run).
+  while IFS= read -r -d '' js; do
+    rel=${js#dist/}
+    case $rel in console/*) src=console/src/${rel#console/} ;; *) src=$rel ;; esac
+    [ -f "${src%.js}.ts" ] || rm -f "$js" "$js.map"
+  done < <(find dist -name '*.js' -print0)
+  echo "$(inputs_hash) $(outputs_hash)" > "$stamp"
+fi
 
 if [ "$make_token" = 1 ]; then
   bash scripts/dev-token.sh

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
       log.warn('HSM not reachable at start-up; serving 503 until it is', { reason: runtime.services.healthReason?.() ?? '' });
     }
     const sweeper = runsSweeper() ? startSweeper(runtime.services.keys, config.sweepIntervalMs, log) : { stop() {} };
-    // Audit trail, rate limits, TLS/mTLS (transport.ts, docs/security.md).
+    // Audit trail, rate limits, access log, TLS/mTLS (transport.ts, docs/security.md).
     const edge = openEdge(config, runtime.auditKey, log, runtime.store instanceof PgStore ? { pool: runtime.store.sharedPool, table: RATE_LIMIT_TABLE } : undefined);
     const server = createServer(createApp(runtime.services, edge), config).listen(config.port, config.host, () => {
       const { port } = server.address() as AddressInfo;

@@ -15,6 +15,7 @@ import { workerSlot } from './cluster';
 import type { Config } from './config/schema';
 import { AuditLog, type AuditMacKey } from './log/audit';
 import type { Logger } from './log/logger';
+import { accessLog } from './api/middleware/outcome';
 
 /** `audit.log` for one process; `audit-<slot>.log` for worker `slot`, so each chain has one writer. */
 export function auditFile(config: Config, slot: string | undefined = workerSlot()): string {
@@ -52,6 +53,7 @@ export function auditFiles(config: Config): string[] {
  */
 export function openEdge(config: Config, key?: AuditMacKey, log?: Logger, sharedLimits?: { readonly pool: unknown; readonly table: string }): Edge {
   return {
+    observers: config.accessLog && log ? [accessLog(log)] : [],
     audit: new AuditLog(auditFile(config), config.auditRequired, config.auditFsync, { key, log }),
     limits: new ProjectRateLimits({
       defaultPerSecond: config.rateLimit,

@@ -1,6 +1,7 @@
 /** createApp(services): the Express app without listen(), so tests and main.ts build it the same way. */
 import express, { type Express } from 'express';
-import { errorHandler, requestId, requestLog, securityHeaders, UNAVAILABLE_RETRY_AFTER_S } from './http';
+import { errorHandler, requestId, securityHeaders, UNAVAILABLE_RETRY_AFTER_S } from './http';
+import { observeOutcomes } from './middleware/outcome';
 import { huaweiRouter } from './huawei/routes';
 import { ncpRouter } from './ncp/routes';
 import { consoleRouter } from './console/routes';
@@ -15,7 +16,7 @@ export function createApp(s: Services, edge: Edge = {}): Express {
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
-  app.use(requestId(), securityHeaders(), requestLog(s.log));
+  app.use(requestId(), securityHeaders(), observeOutcomes(edge.observers ?? []));
 
   // Liveness: the process is up and answers HTTP, with no HSM call (for load balancers that probe
   // often, and the benchmark's HTTP ceiling). Readiness is /healthz: a token session works.

@@ -141,6 +141,8 @@ function find(node: Node, segs: readonly string[], i: number, raw: Array<[string
 }
 
 export interface DispatchOptions {
+  /** The dialect's mount as a path template (`/v1.0/{project_id}/kms`): routes' templates in access lines and metrics. */
+  readonly mount: string;
   /** A path that is a route's with another method: passed on (`next`, the dialect's not-found) or answered 405. */
   readonly wrongMethod: 'next' | 'method-not-allowed';
   /** The header that names the operation for routes with a `target`. */
@@ -155,8 +157,9 @@ const routeBody = jsonBody();
  * Runs a route: the operation is declared and the scope checked before the body is read, so a
  * refused request changes nothing; a thrown error or rejected promise goes to `next`.
  */
-function runRoute(route: Route, params: Readonly<Record<string, string>>, req: Request, res: Response, next: NextFunction): void {
+function runRoute(route: Route, template: string, params: Readonly<Record<string, string>>, req: Request, res: Response, next: NextFunction): void {
   res.locals['operation'] = route.operation;
+  res.locals['route'] = template;
   try {
     requireScope(res, route.scope);
   } catch (e) {
@@ -183,6 +186,7 @@ function runRoute(route: Route, params: Readonly<Record<string, string>>, req: R
 /** Express middleware that answers every route of `routes` and passes anything else on. */
 export function dispatcher(routes: readonly Route[], opts: DispatchOptions): RequestHandler {
   const root = build(routes);
+  const templates = new Map(routes.map((r) => [r, routeTemplate(opts.mount, r.path)]));
   return (req, res, next) => {
     const segs = segmentsOf(req.path);
     const raw: Array<[string, string]> = [];
@@ -224,8 +228,14 @@ export function dispatcher(routes: readonly Route[], opts: DispatchOptions): Req
     }
     // Kept for the mount's own parameters (Huawei's project_id) and for middleware that reads req.params.
     req.params = Object.assign(req.params ?? {}, params);
-    runRoute(found, params, req, res, next);
+    runRoute(found, templates.get(found) ?? '', params, req, res, next);
   };
+}
+
+/** A route's full path as a template: `:name` segments become `{name}` (OpenAPI's form). */
+export function routeTemplate(mount: string, path: string): string {
+  const full = `${mount}${path === '/' && mount !== '' ? '' : path}`;
+  return full.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
 }
 
 /** Each route's method, path and target (with `ALL` for paths that answer 405 to other methods), for the fuzz test and docs. */

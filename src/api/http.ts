@@ -40,24 +40,6 @@ export function securityHeaders(): RequestHandler {
   };
 }
 
-/** Logs method, path, status and time at debug; never headers or bodies. Costs nothing when debug is off. */
-export function requestLog(log: Logger): RequestHandler {
-  if (!log.enabled('debug')) return (_req, _res, next) => next();
-  return (req, res, next) => {
-    const start = process.hrtime.bigint();
-    res.on('finish', () => {
-      log.debug('request', {
-        requestId: String(res.locals['requestId'] ?? ''),
-        method: req.method,
-        path: req.originalUrl.split('?')[0] ?? '',
-        status: res.statusCode,
-        ms: Number(process.hrtime.bigint() - start) / 1e6,
-      });
-    });
-    next();
-  };
-}
-
 /** Parses any request body as JSON (vendors' SDKs differ in Content-Type), up to 64 KiB. */
 export function jsonBody(): RequestHandler {
   return express.json({ limit: BODY_LIMIT_BYTES, strict: false, type: () => true });
@@ -137,7 +119,8 @@ export function errorHandler(render: ErrorRenderer, log: Logger): ErrorRequestHa
     // well-behaved clients from retrying at once.
     if (status === 503) res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_S));
     if (status >= 500) log.error('request failed', { requestId, code: e.code, status });
-    else log.info('request refused', { requestId, code: e.code, status });
+    // The access line (middleware/outcome.ts) carries the status and code of every refusal.
+    else log.debug('request refused', { requestId, code: e.code, status });
     res.status(status).json(body);
   };
 }

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
 import path from 'node:path';
 import Ajv from 'ajv';
+import { configProblems } from './messages';
 import { PACKAGE_ROOT } from './package-root';
 import { ConfigSchema, type Config } from './schema';
 
@@ -17,16 +18,16 @@ const SOFTHSM_MODULES = [
   '/usr/local/lib/softhsm/libsofthsm2.so',
 ];
 
-function int(name: string, value: string | undefined, fallback: number): number {
+function int(name: string, value: string | undefined, fallback: number, or = ''): number {
   if (value === undefined || value === '') return fallback;
-  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number`);
+  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number${or}`);
   return Number(value);
 }
 
 /** KMS_WORKERS: a whole number, or `auto` for one process per CPU (capped at the schema's maximum). */
 function workers(value: string | undefined): number {
   if (value === 'auto') return Math.min(64, Math.max(1, availableParallelism()));
-  return int('KMS_WORKERS', value, 1);
+  return int('KMS_WORKERS', value, 1, ' or auto');
 }
 
 /**
@@ -35,7 +36,7 @@ function workers(value: string | undefined): number {
  */
 function dataKeyStock(value: string | undefined, workerCount: number): number {
   if (value === 'auto') return workerCount < availableParallelism() ? 128 : 0;
-  return int('KMS_DATAKEY_STOCK', value, 0);
+  return int('KMS_DATAKEY_STOCK', value, 0, ' or auto');
 }
 
 function readPin(env: NodeJS.ProcessEnv, dataDir: string, embedded: boolean): string {
@@ -49,9 +50,9 @@ function readPin(env: NodeJS.ProcessEnv, dataDir: string, embedded: boolean): st
 
 function bool(name: string, value: string | undefined, fallback: boolean): boolean {
   if (value === undefined || value === '') return fallback;
-  if (value === 'true' || value === '1') return true;
-  if (value === 'false' || value === '0') return false;
-  throw new ConfigError(`${name} must be true or false`);
+  if (value === 'true' || value === '1' || value === 'on') return true;
+  if (value === 'false' || value === '0' || value === 'off') return false;
+  throw new ConfigError(`${name} must be one of true, false, on, off, 1, 0`);
 }
 
 /** KMS_RATE_LIMITS: `project=perSecond` pairs separated by commas. */
@@ -153,12 +154,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...(env['KMS_TLS_CA'] ? { tlsCa: env['KMS_TLS_CA'] } : {}),
     allowPlainHttp: bool('KMS_ALLOW_PLAIN_HTTP', env['KMS_ALLOW_PLAIN_HTTP'], false),
     awsRegion: env['KMS_AWS_REGION'] || 'us-east-1',
+    accessLog: bool('KMS_ACCESS_LOG', env['KMS_ACCESS_LOG'], true),
   };
   const validate = new Ajv({ allErrors: true, strict: false }).compile(ConfigSchema);
   if (!validate(candidate)) {
-    // Name the setting, never its value: the PIN is one of them.
-    const where = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`).join('; ');
-    throw new ConfigError(`invalid configuration: ${where}`);
+    throw new ConfigError(configProblems(validate.errors ?? []));
   }
   checkTransport(candidate);
   return Object.freeze(candidate);

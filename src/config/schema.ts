@@ -106,6 +106,9 @@ export const ConfigSchema = Type.Object(
       pattern: '^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$',
       description: 'KMS_AWS_REGION: the region the AWS dialect serves, in its key ARNs and SigV4 credential scopes (default us-east-1)',
     }),
+    accessLog: Type.Boolean({
+      description: 'KMS_ACCESS_LOG: one info line per request (request id, method, route, status, ms, project; never bodies, headers or tokens); off to silence it (default on)',
+    }),
     workers: Type.Integer({
       minimum: 1,
       maximum: 64,

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { createApp } from '../../src/api/app';
+import { accessLog } from '../../src/api/middleware/outcome';
 import { loadConfig } from '../../src/config/load';
 import { createLogger } from '../../src/log/logger';
 import { openRuntime, type Runtime } from '../../src/runtime';
@@ -103,8 +104,9 @@ before(async () => {
   faults = new FaultInjector(config.tokenLabel);
   // Key objects made in this process, where the proxy sees C_GenerateKey (the helper process has
   // its own module; test/hsm/keygen-process.test.ts breaks that one).
-  runtime = openRuntime(config, createLogger('debug', sink), { wrapModule: faults.wrap, keygenInProcess: true });
-  server = createApp(runtime.services).listen(0, '127.0.0.1');
+  const log = createLogger('debug', sink);
+  runtime = openRuntime(config, log, { wrapModule: faults.wrap, keygenInProcess: true });
+  server = createApp(runtime.services, { observers: [accessLog(log)] }).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -241,7 +243,7 @@ describe('HSM faults', () => {
   });
 
   it('then nothing secret was logged', () => {
-    assert.match(logs, /"message":"request"/);
+    assert.match(logs, /"message":"access"/);
     for (const s of secrets) {
       for (const form of [s.toString('hex'), s.toString('base64'), s.toString('utf8')]) {
         if (form.length >= 8) assert.ok(!logs.includes(form), 'a plaintext appears in the logs');

@@ -9,6 +9,7 @@ import { KmsError } from '../../errors/kms-error';
 import { describeRoutes, dispatcher, type Route } from '../dispatch';
 import { errorHandler } from '../http';
 import { auditTrail } from '../middleware/audit';
+import { dialect } from '../middleware/outcome';
 import type { Edge } from '../middleware/edge';
 import { clientCertProject } from '../middleware/mtls';
 import { rateLimit } from '../middleware/rate-limit';
@@ -23,7 +24,7 @@ import { keyRoutes } from './keys-routes';
 import { TARGET_PREFIX } from './operation';
 
 export const DEFAULT_REGION = 'us-east-1';
-const DISPATCH = { wrongMethod: 'next', targetHeader: 'x-amz-target' } as const;
+const DISPATCH = { mount: '', wrongMethod: 'next', targetHeader: 'x-amz-target' } as const;
 
 /** Every AWS operation, built once: the table the dispatcher, the fuzz test and the docs read. */
 export function awsRouteTable(s: Services, names: AwsNames = { region: DEFAULT_REGION }): Route[] {
@@ -44,6 +45,7 @@ export function awsRouter(s: Services, edge: Edge = {}): Router {
   const credentials = new AwsCredentials(s, names.region);
   const r = Router();
   r.use((req, _res, next) => next(isAwsRequest(req) ? undefined : 'router'));
+  r.use(dialect('aws'));
   if (edge.audit) r.use(auditTrail(edge.audit, 'aws', renderAwsError, s.log));
   r.use(sigV4(credentials, s.log));
   if (edge.mtls) r.use(clientCertProject());

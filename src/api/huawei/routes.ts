@@ -10,6 +10,7 @@ import type { Scope } from '../../kms/api-tokens';
 import { describeRoutes, dispatcher, type Route } from '../dispatch';
 import { authenticate, errorHandler, jsonBody, principalOf } from '../http';
 import { auditTrail } from '../middleware/audit';
+import { dialect } from '../middleware/outcome';
 import type { Edge } from '../middleware/edge';
 import { clientCertProject } from '../middleware/mtls';
 import { rateLimit } from '../middleware/rate-limit';
@@ -79,7 +80,11 @@ export function huaweiRouteTable(s: Services): Route[] {
 }
 
 /** Any other method on a route's path is 405 (KMS.0215). */
-const DISPATCH = { wrongMethod: 'method-not-allowed', methodNotAllowed: () => new KmsError('MethodNotAllowed', 'Request method not supported.') } as const;
+const DISPATCH = {
+  mount: '/v1.0/{project_id}/kms',
+  wrongMethod: 'method-not-allowed',
+  methodNotAllowed: () => new KmsError('MethodNotAllowed', 'Request method not supported.'),
+} as const;
 
 /** Every route the Huawei router answers (method `ALL`: the 405 for any other method), for the fuzz test. */
 export function huaweiRoutes(s: Services): Array<{ method: string; path: string }> {
@@ -88,6 +93,7 @@ export function huaweiRoutes(s: Services): Array<{ method: string; path: string 
 
 export function huaweiRouter(s: Services, edge: Edge = {}): Router {
   const r = Router({ mergeParams: true });
+  r.use(dialect('huawei'));
   if (edge.audit) r.use(auditTrail(edge.audit, 'huawei', renderHuaweiError, s.log));
   r.use(authenticate(s.tokens, 'x-auth-token'));
   r.use((req, res, next) => {

@@ -1,5 +1,6 @@
-/** What main.ts adds at the edge of every dialect: the audit trail, rate limits and the mTLS binding. */
+/** What main.ts adds at the edge of every dialect: the audit trail, rate limits, the mTLS binding and request observers. */
 import type { AuditLog } from '../../log/audit';
+import type { OutcomeObserver } from './outcome';
 import type { ProjectRateLimits } from './rate-limit';
 
 export interface Edge {
@@ -9,4 +10,6 @@ export interface Edge {
   readonly mtls?: boolean;
   /** The AWS dialect's region (KMS_AWS_REGION), in its ARNs and credential scopes. */
   readonly awsRegion?: string;
+  /** Told of every request's end: the access log (KMS_ACCESS_LOG), metrics. */
+  readonly observers?: readonly OutcomeObserver[];
 }

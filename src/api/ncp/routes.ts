@@ -9,6 +9,7 @@ import { KmsError } from '../../errors/kms-error';
 import { describeRoutes, dispatcher, type Route } from '../dispatch';
 import { authenticate, errorHandler, jsonBody } from '../http';
 import { auditTrail } from '../middleware/audit';
+import { dialect } from '../middleware/outcome';
 import type { Edge } from '../middleware/edge';
 import { clientCertProject } from '../middleware/mtls';
 import { rateLimit } from '../middleware/rate-limit';
@@ -23,7 +24,7 @@ export function ncpRouteTable(s: Services): Route[] {
 }
 
 /** A path that is a route's with another method falls through to NCP's not-found. */
-const DISPATCH = { wrongMethod: 'next' } as const;
+const DISPATCH = { mount: '/kms/v1', wrongMethod: 'next' } as const;
 
 /** Every route the NCP router answers, as method and path, for the fuzz test. */
 export function ncpRoutes(s: Services): Array<{ method: string; path: string }> {
@@ -32,6 +33,7 @@ export function ncpRoutes(s: Services): Array<{ method: string; path: string }> 
 
 export function ncpRouter(s: Services, edge: Edge = {}): Router {
   const r = Router();
+  r.use(dialect('ncp'));
   if (edge.audit) r.use(auditTrail(edge.audit, 'ncp', renderNcpError, s.log));
   r.use(authenticate(s.tokens, 'x-ncp-ocapi-token'));
   if (edge.mtls) r.use(clientCertProject());
