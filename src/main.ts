@@ -9,11 +9,13 @@ import { createServer, openEdge } from './transport';
 import { ConfigError, loadConfig } from './config/load';
 import { createLogger, type Logger } from './log/logger';
 import { exitProcess } from './hsm';
-import { openRuntime, openStore } from './runtime';
+import { openRuntime, openStore, type Runtime } from './runtime';
 import { RATE_LIMIT_TABLE } from './store/pg-migrations';
 import { PgStore } from './store/postgres';
 import { startSweeper } from './kms/sweeper';
-import { isClusterPrimary, runPrimary, runsSweeper } from './cluster';
+import { isClusterPrimary, runPrimary, runsSweeper, workerSlot } from './cluster';
+import { openServiceMetrics, serveClusterMetrics } from './metrics/process-metrics';
+import { timedModule } from './metrics/token-calls';
 
 const DRAIN_MS = 10_000;
 
@@ -26,9 +28,18 @@ async function main(): Promise<void> {
     if (isClusterPrimary(config.workers)) {
       await openStore(config).close(); // migrate the store once, before workers could race to do it
       runPrimary(config.workers, log);
+      serveClusterMetrics(config, log);
       return;
     }
-    const runtime = openRuntime(config, log, { reconcileOnConnect: runsSweeper(), learnHandlesOnConnect: true });
+    // The metrics exist before the runtime (they time its token calls) and read it once it is there.
+    const opened: { runtime?: Runtime } = {};
+    const metrics = openServiceMetrics(config, log, workerSlot() !== undefined, () => opened.runtime);
+    const runtime = openRuntime(config, log, {
+      reconcileOnConnect: runsSweeper(),
+      learnHandlesOnConnect: true,
+      ...(metrics ? { wrapModule: timedModule(metrics) } : {}),
+    });
+    opened.runtime = runtime;
     // A token that can't be used at all (module, label, PIN) ends the process with one line saying why.
     const fatal = await runtime.started;
     if (fatal) {
@@ -44,7 +55,7 @@ async function main(): Promise<void> {
     }
     const sweeper = runsSweeper() ? startSweeper(runtime.services.keys, config.sweepIntervalMs, log) : { stop() {} };
     // Audit trail, rate limits, access log, TLS/mTLS (transport.ts, docs/security.md).
-    const edge = openEdge(config, runtime.auditKey, log, runtime.store instanceof PgStore ? { pool: runtime.store.sharedPool, table: RATE_LIMIT_TABLE } : undefined);
+    const edge = openEdge(config, runtime.auditKey, log, runtime.store instanceof PgStore ? { pool: runtime.store.sharedPool, table: RATE_LIMIT_TABLE } : undefined, metrics);
     const server = createServer(createApp(runtime.services, edge), config).listen(config.port, config.host, () => {
       const { port } = server.address() as AddressInfo;
       // Whether data keys exist before their requests is the operator's to know (README, Security model).

@@ -16,6 +16,18 @@ import type { Config } from './config/schema';
 import { AuditLog, type AuditMacKey } from './log/audit';
 import type { Logger } from './log/logger';
 import { accessLog } from './api/middleware/outcome';
+import type { ServiceMetrics } from './metrics/service-metrics';
+
+/** Each record's time until it is durable (its batch's fdatasync), for p11kms_audit_sync_duration_seconds. */
+function timeAuditWrites(audit: AuditLog, metrics: ServiceMetrics): void {
+  const write = audit.write.bind(audit);
+  audit.write = (entry) => {
+    const start = process.hrtime.bigint();
+    const done = write(entry);
+    void done.then(() => metrics.auditSynced(Number(process.hrtime.bigint() - start) / 1e9), () => undefined);
+    return done;
+  };
+}
 
 /** `audit.log` for one process; `audit-<slot>.log` for worker `slot`, so each chain has one writer. */
 export function auditFile(config: Config, slot: string | undefined = workerSlot()): string {
@@ -49,12 +61,20 @@ export function auditFiles(config: Config): string[] {
 /**
  * `key`: the token's audit key, which MACs each batch of records; `log`: where a batch without a MAC
  * is reported; `sharedLimits`: the PostgreSQL store's pool, so that every node counts a project's
- * requests in one place.
+ * requests in one place; `metrics`: told of every request and audit write.
  */
-export function openEdge(config: Config, key?: AuditMacKey, log?: Logger, sharedLimits?: { readonly pool: unknown; readonly table: string }): Edge {
+export function openEdge(
+  config: Config,
+  key?: AuditMacKey,
+  log?: Logger,
+  sharedLimits?: { readonly pool: unknown; readonly table: string },
+  metrics?: ServiceMetrics,
+): Edge {
+  const audit = new AuditLog(auditFile(config), config.auditRequired, config.auditFsync, { key, log });
+  if (metrics) timeAuditWrites(audit, metrics);
   return {
-    observers: config.accessLog && log ? [accessLog(log)] : [],
-    audit: new AuditLog(auditFile(config), config.auditRequired, config.auditFsync, { key, log }),
+    observers: [...(config.accessLog && log ? [accessLog(log)] : []), ...(metrics ? [metrics.observeRequest] : [])],
+    audit,
     limits: new ProjectRateLimits({
       defaultPerSecond: config.rateLimit,
       perProject: config.rateLimits,

@@ -55,6 +55,26 @@ function bool(name: string, value: string | undefined, fallback: boolean): boole
   throw new ConfigError(`${name} must be one of true, false, on, off, 1, 0`);
 }
 
+export interface MetricsAddr {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `host:port`, `[v6]:port`, or `off`. */
+export function parseMetricsAddr(text: string): MetricsAddr | undefined | 'invalid' {
+  if (text === 'off') return undefined;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[3]) > 65535) return 'invalid';
+  return { host: m[1] ?? m[2]!, port: Number(m[3]) };
+}
+
+/** KMS_METRICS_ADDR: `host:port` (`[v6]:port`), or `off`. */
+function metricsAddr(value: string | undefined): { metrics?: { host: string; port: number } } {
+  const parsed = parseMetricsAddr(value || '127.0.0.1:9464');
+  if (parsed === 'invalid') throw new ConfigError('KMS_METRICS_ADDR must be host:port (e.g. 127.0.0.1:9464, [::1]:9464, 0.0.0.0:0) or off');
+  return parsed ? { metrics: { host: parsed.host, port: parsed.port } } : {};
+}
+
 /** KMS_RATE_LIMITS: `project=perSecond` pairs separated by commas. */
 function rateLimits(value: string | undefined): Record<string, number> {
   // Null prototype: a project may be named `__proto__` or `constructor`.
@@ -155,6 +175,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowPlainHttp: bool('KMS_ALLOW_PLAIN_HTTP', env['KMS_ALLOW_PLAIN_HTTP'], false),
     awsRegion: env['KMS_AWS_REGION'] || 'us-east-1',
     accessLog: bool('KMS_ACCESS_LOG', env['KMS_ACCESS_LOG'], true),
+    ...metricsAddr(env['KMS_METRICS_ADDR']),
+    metricsProjectLabel: bool('KMS_METRICS_PROJECT_LABEL', env['KMS_METRICS_PROJECT_LABEL'], false),
   };
   const validate = new Ajv({ allErrors: true, strict: false }).compile(ConfigSchema);
   if (!validate(candidate)) {

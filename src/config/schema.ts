@@ -106,6 +106,15 @@ export const ConfigSchema = Type.Object(
       pattern: '^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$',
       description: 'KMS_AWS_REGION: the region the AWS dialect serves, in its key ARNs and SigV4 credential scopes (default us-east-1)',
     }),
+    metrics: Type.Optional(
+      Type.Object(
+        { host: Type.String({ minLength: 1 }), port: Type.Integer({ minimum: 0, maximum: 65535 }) },
+        { description: 'KMS_METRICS_ADDR: host:port of the Prometheus listener, GET /metrics (default 127.0.0.1:9464; off = none)' },
+      ),
+    ),
+    metricsProjectLabel: Type.Boolean({
+      description: 'KMS_METRICS_PROJECT_LABEL: label request metrics with the project (one series per project; default false)',
+    }),
     accessLog: Type.Boolean({
       description: 'KMS_ACCESS_LOG: one info line per request (request id, method, route, status, ms, project; never bodies, headers or tokens); off to silence it (default on)',
     }),

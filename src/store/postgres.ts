@@ -144,6 +144,12 @@ export class PgStore implements MetadataStore {
     return { keys: rows, total: n ?? 0 };
   }
 
+  async keyCounts(): Promise<Record<KeyState, number>> {
+    const counts: Record<KeyState, number> = { Enabled: 0, Disabled: 0, PendingDeletion: 0, Deleted: 0 };
+    for (const r of await this.all('SELECT state, count(*)::int AS n FROM keys GROUP BY state', [], (r: { state: KeyState; n: number }) => r)) counts[r.state] = r.n;
+    return counts;
+  }
+
   async transition(keyId: string, from: readonly KeyState[], to: KeyState, at: number, deletionDate: number | null = null): Promise<boolean> {
     return this.changed(`UPDATE keys SET state = $1, state_changed_at = $2, deletion_date = $3 WHERE key_id = $4 AND state = ANY($5::text[])`, [to, at, deletionDate, keyId, [...from]]);
   }

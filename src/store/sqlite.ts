@@ -178,6 +178,12 @@ export class SqliteStore implements MetadataStore {
     return { keys: rows.map(toKey), total: n };
   }
 
+  async keyCounts(): Promise<Record<KeyState, number>> {
+    const counts: Record<KeyState, number> = { Enabled: 0, Disabled: 0, PendingDeletion: 0, Deleted: 0 };
+    for (const r of this.q<[], { state: KeyState; n: number }>('SELECT state, count(*) AS n FROM keys GROUP BY state').all()) counts[r.state] = r.n;
+    return counts;
+  }
+
   async transition(keyId: string, from: readonly KeyState[], to: KeyState, at: number, deletionDate: number | null = null): Promise<boolean> {
     const placeholders = from.map(() => '?').join(', ');
     const r = this

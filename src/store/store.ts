@@ -98,6 +98,8 @@ export interface MetadataStore {
   keyByAlias(projectId: string, alias: string): Promise<KeyRecord | undefined>;
   /** Live keys of a project in creation order, optionally of one state. */
   listKeys(projectId: string, opts: { state?: KeyState; offset: number; limit: number }): Promise<KeyPage>;
+  /** How many keys are in each state, over all projects (metrics). */
+  keyCounts(): Promise<Record<KeyState, number>>;
 
   /** Moves a key from one of `from` to `to`; false when it was in none of them. */
   transition(keyId: string, from: readonly KeyState[], to: KeyState, at: number, deletionDate?: number | null): Promise<boolean>;

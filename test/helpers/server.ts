@@ -39,7 +39,7 @@ export class TestServer {
     opts: { makeToken?: boolean; envFor?: (dataDir: string) => Record<string, string> } = {},
   ): Promise<TestServer> {
     const dataDir = reuse ?? mkdtempSync(path.join(tmpdir(), 'p11kms-test-'));
-    const env: NodeJS.ProcessEnv = { ...process.env, KMS_DATA_DIR: dataDir, KMS_LOG_LEVEL: 'debug', PORT: '0', HOST: '127.0.0.1', ...extraEnv };
+    const env: NodeJS.ProcessEnv = { ...process.env, KMS_DATA_DIR: dataDir, KMS_LOG_LEVEL: 'debug', PORT: '0', HOST: '127.0.0.1', KMS_METRICS_ADDR: '127.0.0.1:0', ...extraEnv };
     delete env['SOFTHSM2_CONF'];
     if (opts.makeToken !== false) execFileSync('bash', [path.join(ROOT, 'scripts/dev-token.sh')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     Object.assign(env, opts.envFor?.(dataDir) ?? {});

@@ -134,6 +134,21 @@ for (const kind of KINDS) {
       assert.ok(keys[1]!.num > keys[0]!.num, 'numbers grow');
     });
 
+    it('when keys are counted, then every state is counted over all projects (zero included)', async () => {
+      const before = await s.keyCounts();
+      const a = await s.insertKey(newKey('count-a'));
+      const b = await s.insertKey(newKey('count-b'));
+      await s.insertKey(newKey('count-b'));
+      await s.transition(a.keyId, ['Enabled'], 'Disabled', 5);
+      await s.transition(b.keyId, ['Enabled'], 'PendingDeletion', 5, 10);
+      const after = await s.keyCounts();
+      assert.deepEqual(Object.keys(after).sort(), ['Deleted', 'Disabled', 'Enabled', 'PendingDeletion']);
+      assert.equal(after.Enabled - before.Enabled, 1);
+      assert.equal(after.Disabled - before.Disabled, 1);
+      assert.equal(after.PendingDeletion - before.PendingDeletion, 1);
+      assert.equal(after.Deleted - before.Deleted, 0);
+    });
+
     it('when a transition names states the key is not in, then it does not happen and reports false', async () => {
       const k = await s.insertKey(newKey('p1'));
       assert.equal(await s.transition(k.keyId, ['Disabled'], 'Enabled', 2), false);
