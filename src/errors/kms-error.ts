@@ -1,5 +1,5 @@
 /**
- * The domain's error taxonomy (DESIGN.md decision 8). Every failure a client can see is one of
+ * The domain's error taxonomy. Every failure a client can see is one of
  * these codes; each dialect maps them once, in src/api/<dialect>/errors.ts, to its own HTTP status
  * and body. Messages are written for clients: they never carry key material, plaintexts, PINs or
  * tokens, and never the CKR_* detail of an HSM failure (that goes to the server log only).

@@ -2,7 +2,7 @@
  * Sealing and opening bytes under a CMK version: the only code that builds or reads envelopes.
  * AES CMKs seal inside the token (AES-GCM); RSA CMKs wrap a fresh AES-256 content key with
  * RSA-OAEP in the token and seal with it here, because SoftHSM's OAEP takes no label and so can't
- * bind a context itself (HSM-NOTES.md).
+ * bind a context itself.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { badRequest, invalidCiphertext, invalidState, unsupported } from '../errors/kms-error';

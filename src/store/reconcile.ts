@@ -1,5 +1,5 @@
 /**
- * Token ↔ store reconciliation (DESIGN.md decision 6, docs/reliability.md).
+ * Token ↔ store reconciliation (docs/reliability.md).
  *
  * Key creation makes token objects first and writes the row second, so a crash in between leaves
  * objects that no row names. Those are orphans: nothing can use them (every operation resolves a
