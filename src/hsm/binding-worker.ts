@@ -3,8 +3,8 @@
  * loop. Two kinds of request:
  *  - searches, listings and the attribute reads of a listing, whose cost grows with the number of
  *    objects on the token: SoftHSM's file backend opens and locks every object's file on each
- *    C_FindObjectsInit, however narrow the template: ~150 ms at 10 000 objects, ~13 ms per 256
- *    attribute reads (bench/README.md);
+ *    C_FindObjectsInit, however narrow the template, and its attribute reads add up on a big
+ *    token (bench/README.md);
  *  - batches of data keys sealed ahead of demand (src/kms/datakey-stock.ts says why), on a thread
  *    of their own so that a long search doesn't hold them up.
  *
@@ -236,13 +236,11 @@ function seal(lib: pkcs11js.PKCS11, r: SealRequest): { reply: SealReply; transfe
 
 /**
  * Puts this thread in Linux's SCHED_IDLE class, where any other thread that wakes up takes the
- * core from it at once. Why: on 1 process of 2 cores, the seal thread's bursts (a refill is ~64
- * keys of ~10 µs of SoftHSM each) held up the threads requests wait on, the audit writer's
- * fdatasync on libuv's pool above all, which waited twice as long on the run queue; create-datakey
- * reached 0.80 of describe-key instead of 0.86 (bench/README.md). Nice 19 does not do it: Linux's
+ * core from it at once. Why: on 1 process of 2 cores, the seal thread's bursts held up the threads
+ * requests wait on, the audit writer's fdatasync on libuv's pool above all, which waited on the run
+ * queue (measured in bench/README.md). Nice 19 does not do it: Linux's
  * EEVDF scheduler doesn't let a waking thread preempt a niced one sooner. SCHED_IDLE is not strict
- * idle, so the thread still makes progress on a busy machine (a weight of 3 against a normal
- * thread's 1024), and a thread waiting for a SoftHSM lock it holds frees a core for it. Node has no
+ * idle, so the thread still makes progress on a busy machine (a small weight, not none), and a thread waiting for a SoftHSM lock it holds frees a core for it. Node has no
  * call for a thread's scheduling class, so util-linux's `chrt` sets it, once; where that fails
  * (not Linux, no chrt) the thread keeps the default class and only the speed differs.
  */

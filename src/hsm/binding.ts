@@ -300,7 +300,7 @@ export class Pkcs11Module {
   private readonly pinned = new Set<readonly Buffer[]>();
   private readonly finder: BindingThread;
   /**
-   * Data-key seals get a thread of their own, so that a search of ~150 ms doesn't hold them up,
+   * Data-key seals get a thread of their own, so that a long search doesn't hold them up,
    * and it is a background thread (binding-worker.ts, `background`): sealing ahead must never
    * delay the threads that answer requests.
    */
@@ -452,8 +452,8 @@ export class Pkcs11Module {
   }
 
   /**
-   * C_SignInit here, C_Sign on libuv's thread pool: an RSA private-key operation (~0.5–1 ms of
-   * CPU) leaves the event loop free. The init's errors throw at once, like a synchronous call's.
+   * C_SignInit here, C_Sign on libuv's thread pool: an RSA private-key operation (a long one)
+   * leaves the event loop free. The init's errors throw at once, like a synchronous call's.
    */
   signOffThread(s: SessionHandle, m: Mechanism, key: ObjectHandle, data: Buffer, outLength: number): Promise<Buffer> {
     call('C_SignInit', () => this.lib.C_SignInit(s, toRaw(m), key));

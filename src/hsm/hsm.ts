@@ -11,7 +11,7 @@
  * AES key version in a process makes a session copy of it (C_CopyObject with CKA_TOKEN=false; the
  * value never leaves the token and the copy stays sensitive and non-extractable) in the pool's
  * keeper session, and later uses go through the copy, which SoftHSM reads from memory. Bounded by
- * KMS_SESSION_KEY_COPIES, because SoftHSM keeps ~250 B of every session object it ever made; beyond
+ * KMS_SESSION_KEY_COPIES, because SoftHSM keeps some memory for every session object it ever made; beyond
  * the bound, and for versions made non-modifiable (which SoftHSM refuses to copy), the token object
  * is used as before. A copy is destroyed with its version, and `pruneCopies` drops copies of
  * versions that another process deleted.
@@ -20,7 +20,7 @@
  * back to back, and a data key is drawn and sealed in one of them (gcmEncryptRandom).
  *
  * Finding objects: SoftHSM's file backend checks every object's file on each C_FindObjectsInit
- * (~150 ms at 10 000 keys), so a version's first use in a process, a destroy and a reconciliation
+ * (long on a big token), so a version's first use in a process, a destroy and a reconciliation
  * listing would stop the event loop that long. When a token writer makes and destroys the objects
  * (no token object is written in this process), those searches run on the binding's worker thread
  * instead, and a listing teaches this process every handle it sees, so that a restart on a big
@@ -409,9 +409,8 @@ export class Hsm {
   }
 
   /**
-   * An RSA private-key operation (~0.5–1 ms each), on libuv's thread pool unless
-   * KMS_RSA_OFF_THREAD=false: on the event loop, 8 clients signing cut the data keys served
-   * meanwhile to about a fifth (README, Benchmarks).
+   * An RSA private-key operation, on libuv's thread pool unless KMS_RSA_OFF_THREAD=false: on the
+   * event loop, a few clients signing cut the data keys served meanwhile (bench/README.md).
    */
   private withPrivateKey(
     ref: VersionRef,
@@ -471,7 +470,7 @@ export class Hsm {
         return fn(s, this.handleOf(found));
       }
       // One search per object however many requests want it at once: a new key under load would
-      // otherwise queue one ~150 ms search per request on the worker thread.
+      // otherwise queue one long search per request on the worker thread.
       let finding = this.finding.get(key);
       if (!finding) {
         this.searchedAt = Date.now();
@@ -563,7 +562,7 @@ export class Hsm {
 
   /**
    * A data key's bytes from the token's RNG. Inside a flush, one C_GenerateRandom serves the data
-   * keys of the whole flush (about 2 µs a call under load, most of it per-call overhead): each key
+   * keys of the whole flush (most of a call's cost is per call): each key
    * gets its own copy, its bytes are zeroed in the draw at once, and the rest of the draw is zeroed
    * when the flush ends, so no drawn byte outlives the turn it was drawn in.
    */

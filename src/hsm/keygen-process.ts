@@ -1,10 +1,9 @@
 /**
  * Key generation in a process of its own (keygen-main.ts), so that it does not stall the event loop.
  *
- * Why: C_GenerateKey of a token object takes ~5 ms on SoftHSM and an RSA key pair up to a second,
- * synchronously. On the event loop, 64 concurrent key creations stalled every other request for up
- * to half a second at a time, and data keys asked for meanwhile waited 55–68 ms instead of ~2 ms
- * (README "Benchmarks"). A second process of the same user is a second PKCS#11 application, as the
+ * Why: C_GenerateKey of a token object, and an RSA key pair far more, take long and synchronously.
+ * On the event loop, concurrent key creations stalled every other request, data keys asked for
+ * meanwhile above all (bench/README.md). A second process of the same user is a second PKCS#11 application, as the
  * CLI already is: SoftHSM's file locks keep the two apart, and the service sees the new objects by
  * CKA_ID like any created by the CLI.
  *

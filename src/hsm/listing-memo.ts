@@ -2,9 +2,8 @@
  * What each object of the last token listing was, by handle, so that the next listing reads the
  * attributes of new objects only.
  *
- * A listing is one search (C_FindObjects: ~180 ms of SoftHSM's file backend at 13 000 objects) and
- * one C_GetAttributeValue per object (~55 µs each there: ~0.7 s more, and ~50 MiB of transient
- * memory that shows as RSS steps at every reconciliation pass). PKCS#11 keeps a handle naming the
+ * A listing is one search and one C_GetAttributeValue per object: on a big token the reads cost
+ * more than the search, and transient memory that shows as RSS steps at every reconciliation pass. PKCS#11 keeps a handle naming the
  * same object while the object exists and is visible; SoftHSM never issues a handle again once it
  * is invalid (its HandleManager counts up, and a logout or the last session closing invalidates
  * token objects' handles), so on SoftHSM a remembered handle is exact. Another module may reuse

@@ -2,13 +2,12 @@
  * Token calls of one event-loop turn, run back to back in the turn's check phase (setImmediate)
  * instead of one by one between the HTTP work of their requests.
  *
- * Why: measured under load (64 connections, bench/README.md), a data key's PKCS#11 calls took
- * ~17 µs when each ran right after its own request's parsing and ~11 µs when the turn's calls ran
- * together (SoftHSM's key set-up in C_EncryptInit stays in the CPU caches), and the whole request
- * 13–16 µs less server CPU (two A/B runs). The price is one hop of the event loop per call, a few µs of latency.
+ * Why: measured under load (bench/README.md), a data key's PKCS#11 calls are cheaper when the
+ * turn's calls run together than each right after its own request's parsing (SoftHSM's key set-up
+ * in C_EncryptInit stays in the CPU caches). The price is one hop of the event loop per call.
  *
  * Each job keeps its own pool lease, retry and errors; only when it starts changes. For calls of
- * microseconds: an RSA private-key operation (~1 ms) gains nothing from a warm cache and would
+ * microseconds: an RSA private-key operation gains nothing from a warm cache and would
  * only hold up the turn.
  */
 export class TurnBatch {
