@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import * as pkcs11js from 'pkcs11js';
 import { createApp } from '../../src/api/app';
 import { accessLog } from '../../src/api/middleware/outcome';
 import { loadConfig } from '../../src/config/load';
@@ -240,6 +241,37 @@ describe('HSM faults', () => {
     for (const r of replies) assert.ok(r.status === 200 || r.status === 503, r.text);
     assertNoLeak();
     assert.equal((await call('GET', '/healthz', {})).status, 200);
+  });
+
+  it('when the token rejects the PIN at a re-login (its PIN was changed under the service), then the service logs in once, never again, and /healthz says why', async () => {
+    const { pin, pkcs11Module, tokenLabel } = loadConfig(env);
+    const changed = randomBytes(12).toString('hex');
+    // Another application changes the user PIN (a session of this process: the login is the process's).
+    const lib = new pkcs11js.PKCS11();
+    lib.load(pkcs11Module);
+    const slot = lib.C_GetSlotList(true).find((sl) => lib.C_GetTokenInfo(sl).label.trim() === tokenLabel);
+    assert.ok(slot);
+    const s = lib.C_OpenSession(slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION);
+    lib.C_SetPIN(s, pin, changed);
+    lib.C_CloseSession(s);
+    // The service is logged out and must log in again: the token refuses its PIN.
+    const attempts = () => faults.attempts.get('login') ?? 0;
+    const before = attempts();
+    await faults.logout();
+    const r = await huawei('encrypt-data', { key_id: huaweiKeyId, plain_text: 'after the PIN changed' });
+    assert.equal(r.status, 503, r.text);
+    const health = await call('GET', '/healthz', {});
+    assert.equal(health.status, 503);
+    assert.match(health.body.reason, /CKR_PIN_INCORRECT/);
+    assert.match(health.body.reason, /not retrying/);
+    assert.equal(attempts() - before, 1, 'one login attempt');
+    // Several retry periods (KMS_HSM_RETRY_MAX_MS=200) and requests later: still that one attempt.
+    for (let i = 0; i < 10; i++) {
+      assert.equal((await huawei('gen-random', { random_data_length: '64' })).status, 503);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(attempts() - before, 1, 'no login after the rejected one');
+    assert.ok(!logs.includes(pin) && !logs.includes(changed), 'no PIN in the logs');
   });
 
   it('then nothing secret was logged', () => {
