@@ -85,7 +85,9 @@ async function main(): Promise<void> {
         const graceOver = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, config.shutdownGraceMs ?? DRAIN_MS)));
         await Promise.race([inFlight.idle(), graceOver]);
         clearTimeout(graceTimer);
-        // Every answer waited for its audit record; write whatever is still queued, then close.
+        // Every answer waited for its audit record; write whatever is still queued (the counts of
+        // failed authentications too), then close.
+        await edge.failedAuth?.close();
         await edge.audit?.close().catch((e: unknown) => log.error('audit log could not be flushed', { error: e instanceof Error ? e.message : 'unknown' }));
         clearTimeout(force);
         clearInterval(idle);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Express } from 'express';
 import { serverClasses } from './api/http-classes';
 import type { Edge } from './api/middleware/edge';
+import { FailedAuthentications } from './api/middleware/failed-auth';
 import { ProjectRateLimits } from './api/middleware/rate-limit';
 import { workerSlot } from './cluster';
 import type { Config } from './config/schema';
@@ -75,6 +76,7 @@ export function openEdge(
   return {
     observers: [...(config.accessLog && log ? [accessLog(log)] : []), ...(metrics ? [metrics.observeRequest] : [])],
     audit,
+    failedAuth: new FailedAuthentications(audit, log),
     limits: new ProjectRateLimits({
       defaultPerSecond: config.rateLimit,
       perProject: config.rateLimits,

@@ -7,7 +7,7 @@
  *   mac  = hex(HMAC-SHA256(token's audit key, "p11kms-audit-v1 <seq> <hash>"))
  *
  * where `canonical` is the record without `hash` and `mac` serialised as JSON with the fields in the
- * order of AUDIT_FIELDS, and `prev_hash` is the previous line's hash (64 zeros for the first line of
+ * order of AUDIT_FIELDS (`count` only on a record that has one), and `prev_hash` is the previous line's hash (64 zeros for the first line of
  * a file). `seq` counts from 1 in each file. The line on disk is exactly `canonical` with
  * `,"hash":"…"` appended before the closing brace, and `,"mac":"…"` after it on the last record of
  * each batch, so any other edit (whitespace, extra field) is detected too.
@@ -55,6 +55,12 @@ export interface AuditEntry {
   readonly outcome: AuditOutcome;
   /** The vendor error code the client got (null on success). */
   readonly errorCode: string | null;
+  /**
+   * Only on a record that stands for several requests (failed authentications of one address in an
+   * interval, src/api/middleware/failed-auth.ts): how many. Absent from a single request's record,
+   * whose canonical form is therefore what it always was.
+   */
+  readonly count?: number;
 }
 
 export interface AuditRecord extends AuditEntry {
@@ -92,6 +98,7 @@ export const AUDIT_FIELDS = [
   'status',
   'outcome',
   'errorCode',
+  'count',
 ] as const;
 
 export const GENESIS = '0'.repeat(64);
@@ -447,10 +454,13 @@ export function parseRecord(text: string): AuditRecord | undefined {
     int('status') &&
     (r['outcome'] === 'success' || r['outcome'] === 'failure') &&
     strOrNull('errorCode') &&
+    (r['count'] === undefined || (int('count') && (r['count'] as number) > 0)) &&
     typeof r['hash'] === 'string' &&
     /^[0-9a-f]{64}$/.test(r['hash']) &&
     (r['mac'] === undefined || (typeof r['mac'] === 'string' && /^[0-9a-f]{64}$/.test(r['mac'])));
-  if (!ok || Object.keys(r).length !== AUDIT_FIELDS.length + (r['mac'] === undefined ? 1 : 2)) return undefined;
+  // Every field, `count` only when present, then hash (and mac).
+  const fields = AUDIT_FIELDS.length - (r['count'] === undefined ? 1 : 0);
+  if (!ok || Object.keys(r).length !== fields + (r['mac'] === undefined ? 1 : 2)) return undefined;
   return r as unknown as AuditRecord;
 }
 

@@ -10,6 +10,7 @@ import { describeRoutes, dispatcher, type Route } from '../dispatch';
 import { errorHandler } from '../http';
 import { auditTrail } from '../middleware/audit';
 import { dialect } from '../middleware/outcome';
+import { countFailures } from '../middleware/failed-auth';
 import type { Edge } from '../middleware/edge';
 import { clientCertProject } from '../middleware/mtls';
 import { rateLimit } from '../middleware/rate-limit';
@@ -47,7 +48,7 @@ export function awsRouter(s: Services, edge: Edge = {}): Router {
   r.use((req, _res, next) => next(isAwsRequest(req) ? undefined : 'router'));
   r.use(dialect('aws'));
   if (edge.audit) r.use(auditTrail(edge.audit, 'aws', renderAwsError, s.log));
-  r.use(sigV4(credentials, s.log));
+  r.use(countFailures(sigV4(credentials, s.log), 'aws', edge.failedAuth));
   if (edge.mtls) r.use(clientCertProject());
   if (edge.limits) r.use(rateLimit(edge.limits));
   r.use(dispatcher(awsRouteTable(s, names), DISPATCH));

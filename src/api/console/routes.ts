@@ -12,6 +12,7 @@ import { verifyAuditFile } from '../../log/audit';
 import type { Scope } from '../../kms/api-tokens';
 import { authenticate, errorHandler, principalOf, requireScope } from '../http';
 import { auditTrail, noteKey } from '../middleware/audit';
+import { countFailures } from '../middleware/failed-auth';
 import type { Edge } from '../middleware/edge';
 import { clientCertProject } from '../middleware/mtls';
 import { rateLimit } from '../middleware/rate-limit';
@@ -77,7 +78,7 @@ export function consoleRouter(s: Services, edge: Edge = {}): Router {
 
   const api = Router();
   if (edge.audit) api.use(auditTrail(edge.audit, 'console', renderConsoleError, s.log));
-  api.use(authenticate(s.tokens, 'x-auth-token'));
+  api.use(countFailures(authenticate(s.tokens, 'x-auth-token'), 'console', edge.failedAuth));
   if (edge.mtls) api.use(clientCertProject());
   if (edge.limits) api.use(rateLimit(edge.limits));
 

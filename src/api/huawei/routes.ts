@@ -11,6 +11,7 @@ import { describeRoutes, dispatcher, type Route } from '../dispatch';
 import { authenticate, errorHandler, jsonBody, principalOf } from '../http';
 import { auditTrail } from '../middleware/audit';
 import { dialect } from '../middleware/outcome';
+import { countFailures } from '../middleware/failed-auth';
 import type { Edge } from '../middleware/edge';
 import { clientCertProject } from '../middleware/mtls';
 import { rateLimit } from '../middleware/rate-limit';
@@ -95,7 +96,7 @@ export function huaweiRouter(s: Services, edge: Edge = {}): Router {
   const r = Router({ mergeParams: true });
   r.use(dialect('huawei'));
   if (edge.audit) r.use(auditTrail(edge.audit, 'huawei', renderHuaweiError, s.log));
-  r.use(authenticate(s.tokens, 'x-auth-token'));
+  r.use(countFailures(authenticate(s.tokens, 'x-auth-token'), 'huawei', edge.failedAuth));
   r.use((req, res, next) => {
     // The path names the project; a token of another project may not act in it.
     if (req.params['project_id'] !== principalOf(res).projectId) {

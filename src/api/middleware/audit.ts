@@ -19,6 +19,7 @@ import type { Logger } from '../../log/logger';
 import type { KeyRecord } from '../../store/store';
 import type { Principal } from '../../kms/api-tokens';
 import type { ErrorRenderer } from '../http';
+import { AUTH_FAILED } from './failed-auth';
 
 /** Records the key an operation resolved (its current version unless a handler says which one it used). */
 export function noteKey(res: Response, key: KeyRecord, version: number = key.currentVersion): void {
@@ -50,6 +51,12 @@ export function auditTrail(audit: AuditLog, dialect: string, render: ErrorRender
       if (state === 'sent') return originalEnd(...args);
       // A second end() while the first answer waits for its record: the first answer stands.
       if (state === 'held') return res;
+      // A failed authentication is counted for its address (failed-auth.ts), not recorded on its
+      // own: its answer carries nothing that needs a record first.
+      if (res.locals[AUTH_FAILED] === true) {
+        send(...args);
+        return res;
+      }
       state = 'held';
       const principal = res.locals['principal'] as Principal | undefined;
       const status = res.statusCode;

@@ -10,6 +10,7 @@ import { describeRoutes, dispatcher, type Route } from '../dispatch';
 import { authenticate, errorHandler, jsonBody } from '../http';
 import { auditTrail } from '../middleware/audit';
 import { dialect } from '../middleware/outcome';
+import { countFailures } from '../middleware/failed-auth';
 import type { Edge } from '../middleware/edge';
 import { clientCertProject } from '../middleware/mtls';
 import { rateLimit } from '../middleware/rate-limit';
@@ -35,7 +36,7 @@ export function ncpRouter(s: Services, edge: Edge = {}): Router {
   const r = Router();
   r.use(dialect('ncp'));
   if (edge.audit) r.use(auditTrail(edge.audit, 'ncp', renderNcpError, s.log));
-  r.use(authenticate(s.tokens, 'x-ncp-ocapi-token'));
+  r.use(countFailures(authenticate(s.tokens, 'x-ncp-ocapi-token'), 'ncp', edge.failedAuth));
   if (edge.mtls) r.use(clientCertProject());
   if (edge.limits) r.use(rateLimit(edge.limits));
   r.use(dispatcher(ncpRouteTable(s), DISPATCH));
