@@ -2,11 +2,14 @@
  * The server: config → runtime → self-test → listen; SIGTERM/SIGINT stop accepting, drain and close.
  * With KMS_WORKERS > 1 the process forks that many workers that each do all of this (cluster.ts).
  */
+import cluster from 'node:cluster';
+import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './api/app';
 import { inFlight } from './in-flight';
 import { createServer, openEdge } from './transport';
 import { ConfigError, loadConfig } from './config/load';
+import { DataDirLocked, lockDataDir } from './data-dir-lock';
 import { createLogger, type Logger } from './log/logger';
 import { exitProcess } from './hsm';
 import { openRuntime, openStore, type Runtime } from './runtime';
@@ -24,6 +27,13 @@ async function main(): Promise<void> {
   try {
     const config = loadConfig();
     log = createLogger(config.logLevel);
+    // One server per data dir and node id: the primary (or the single process) holds the lock for
+    // itself and its workers until it exits.
+    if (cluster.isPrimary) {
+      mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+      const unlock = lockDataDir(config.dataDir, config.nodeId);
+      process.on('exit', unlock);
+    }
     // KMS_WORKERS > 1: this process only forks and supervises; each worker runs the rest of main().
     if (isClusterPrimary(config.workers)) {
       await openStore(config).close(); // migrate the store once, before workers could race to do it
@@ -101,6 +111,7 @@ async function main(): Promise<void> {
     process.on('SIGINT', () => stop('SIGINT'));
   } catch (e) {
     if (e instanceof ConfigError) log.error('configuration error', { message: e.message });
+    else if (e instanceof DataDirLocked) log.error('data dir locked', { message: e.message, pid: e.pid });
     else log.error('start-up failed', { error: e instanceof Error ? e.message : String(e) });
     process.exit(1);
   }

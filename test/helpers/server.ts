@@ -66,6 +66,11 @@ export class TestServer {
     return new TestServer(dataDir, url, child, env, sink);
   }
 
+  /** The server process's PID. */
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
   /** Everything the server has logged so far (application log, both streams). */
   logs(): string {
     return this.sink.text;
