@@ -1,7 +1,8 @@
 /** The audit trail: one chained record per key operation, group commit, `audit verify`, fail-closed writes, no secrets. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { after, before, describe, it } from 'node:test';
@@ -202,9 +203,22 @@ describe('audit trail', () => {
   });
 });
 
+/**
+ * An audit log whose writes fail (ENOSPC): a link to /dev/full in a directory of this test's own,
+ * so that the files made beside it (the CLI's audit-cli.log) are private temp files, not a path in
+ * /dev that every suite on the machine would share.
+ */
+function fullDisk(): { readonly file: string; remove(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'p11kms-full-'));
+  const file = path.join(dir, 'audit.log');
+  symlinkSync('/dev/full', file);
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 describe('audit write failures', () => {
   it('when the audit record cannot be written, then the operation fails and nothing is returned', async () => {
-    const s = await TestServer.start({ KMS_AUDIT_LOG: '/dev/full' });
+    const full = fullDisk();
+    const s = await TestServer.start({ KMS_AUDIT_LOG: full.file });
     try {
       const admin = s.token('p1', true);
       const key = s.key('p1', 'k', 'AES_256');
@@ -229,6 +243,7 @@ describe('audit write failures', () => {
       }
     } finally {
       await s.stop();
+      full.remove();
     }
   });
 
@@ -283,7 +298,8 @@ describe('audit write failures', () => {
   });
 
   it('when audit is not required and cannot be written, then the operation succeeds and the failure is logged', async () => {
-    const s = await TestServer.start({ KMS_AUDIT_LOG: '/dev/full', KMS_AUDIT_REQUIRED: 'false' });
+    const full = fullDisk();
+    const s = await TestServer.start({ KMS_AUDIT_LOG: full.file, KMS_AUDIT_REQUIRED: 'false' });
     try {
       const admin = s.token('p1', true);
       const key = s.key('p1', 'k', 'AES_256');
@@ -292,6 +308,7 @@ describe('audit write failures', () => {
       assert.match(s.logs(), /audit record could not be written/);
     } finally {
       await s.stop();
+      full.remove();
     }
   });
 });
