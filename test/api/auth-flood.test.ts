@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { FAILURES_PER_WINDOW } from '../../src/api/middleware/failed-auth';
 import { ROOT, TestServer } from '../helpers/server';
 
 const FLOOD = 10_000;
@@ -52,6 +53,7 @@ describe('failed authentications', () => {
     const codes = new Map<Dialect, Set<string | undefined>>(DIALECTS.map((d) => [d, new Set()]));
     let retryAfterMissing = 0;
     let sent = 0;
+    const started = Date.now();
     const worker = async () => {
       while (sent < FLOOD) {
         const i = sent++;
@@ -68,11 +70,14 @@ describe('failed authentications', () => {
       }
     };
     await Promise.all(Array.from({ length: AT_ONCE }, worker));
+    const elapsedMs = Date.now() - started;
     const seen = JSON.stringify([...statuses]);
     // Refused (Huawei and NCP 401, AWS 400) until the allowance is used, then throttled (Huawei and NCP 429, AWS 400 as AWS answers it).
     assert.deepEqual([...statuses.keys()].sort(), ['aws 400', 'aws 400 throttled', 'huawei 401', 'huawei 429 throttled', 'ncp 401', 'ncp 429 throttled'], seen);
     const throttled = [...statuses].filter(([k]) => k.endsWith('throttled')).reduce((n, [, v]) => n + v, 0);
-    assert.ok(throttled > FLOOD * 0.9, `most were throttled: ${seen}`);
+    // The address's allowance, however long a loaded machine took for the flood: one per 10 s window begun.
+    const allowance = FAILURES_PER_WINDOW * (Math.ceil(elapsedMs / 10_000) + 1);
+    assert.ok(FLOOD - throttled <= allowance, `at most ${allowance} refused without throttling in ${elapsedMs} ms: ${seen}`);
     assert.equal(retryAfterMissing, 0);
     assert.deepEqual([...codes.get('huawei')!], ['APIGW.0308']);
     assert.deepEqual([...codes.get('ncp')!], ['TOO_MANY_REQUESTS']);

@@ -102,8 +102,9 @@ export class FailedAuthentications {
  */
 export function countFailures(authenticate: RequestHandler, dialect: string, failures: FailedAuthentications | undefined): RequestHandler {
   if (!failures) return authenticate;
-  return (req, res, next) => {
-    void authenticate(req, res, (err?: unknown) => {
+  // The wrapped middleware's promise (if any) goes back to Express, which turns a rejection into an error answer.
+  return (req, res, next) =>
+    authenticate(req, res, (err?: unknown) => {
       if (!(err instanceof KmsError && err.code === 'Unauthenticated')) {
         next(err);
         return;
@@ -121,5 +122,4 @@ export function countFailures(authenticate: RequestHandler, dialect: string, fai
         (e: unknown) => next(e),
       );
     });
-  };
 }
