@@ -381,6 +381,7 @@ export class PgStore implements MetadataStore {
     });
     const id = lockId(name);
     let broken: Error | undefined;
+    const noted = noteErrors(c, (e) => (broken = e));
     try {
       const got = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [id]);
       if (!got.rows[0]?.ok) return { ran: false };
@@ -396,6 +397,7 @@ export class PgStore implements MetadataStore {
       throw mapped(e);
     } finally {
       // A connection that failed may still hold the lock: destroy it rather than pool it.
+      noted.stop();
       c.release(broken);
     }
   }
@@ -486,6 +488,7 @@ export class PgStore implements MetadataStore {
   private async migrate(): Promise<void> {
     const c = await this.pool.connect();
     let broken: Error | undefined;
+    const noted = noteErrors(c, (e) => (broken = e));
     try {
       await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
       try {
@@ -510,6 +513,7 @@ export class PgStore implements MetadataStore {
       broken = e instanceof Error ? e : new Error('migration failed');
       throw e;
     } finally {
+      noted.stop();
       c.release(broken);
     }
   }
@@ -571,6 +575,7 @@ export class PgStore implements MetadataStore {
       throw mapped(e);
     });
     let broken: Error | undefined;
+    const noted = noteErrors(c, (e) => (broken = e));
     try {
       await c.query('BEGIN');
       const out = await fn(c);
@@ -581,6 +586,7 @@ export class PgStore implements MetadataStore {
       else await c.query('ROLLBACK').catch((r: unknown) => (broken = r as Error));
       throw mapped(e);
     } finally {
+      noted.stop();
       c.release(broken);
     }
   }
@@ -588,6 +594,18 @@ export class PgStore implements MetadataStore {
 
 /** Thrown inside promoteVersion's transaction to roll it back. */
 class NotPromoted extends Error {}
+
+/**
+ * A client taken out of the pool for several statements has no 'error' listener of the pool's (it
+ * listens only to idle clients): its socket failing while it is out (the database stopped) would be
+ * thrown as an unhandled 'error' event and end the process. Noted instead; its statements fail on
+ * their own, and the caller releases it as broken.
+ */
+function noteErrors(c: pg.PoolClient, note: (e: Error) => void): { stop(): void } {
+  const listener = (e: Error): void => note(e);
+  c.on('error', listener);
+  return { stop: () => c.off('error', listener) };
+}
 
 /** A stable 63-bit advisory lock id for a name. */
 function lockId(name: string): string {

@@ -250,19 +250,23 @@ describe('faults', () => {
   it('when PostgreSQL restarts under load, then both nodes answer 503 while it is down and recover without a restart', async () => {
     const keyId = await newKey(a, 'db-restart');
     const l = load([a, b], keyId);
-    await until('load running', () => l.answered.length >= 10);
-    const since = new Map([a, b].map((n) => [n, l.byNode.get(n)?.length ?? 0]));
-    await db.stopServer();
+    // Stopped however the test ends: a load left running would hold the file until its timeout.
     try {
-      await until('both nodes answer 503 while the database is down', () =>
-        [a, b].every((n) => (l.byNode.get(n) ?? []).slice(since.get(n)).includes(503)),
-      );
+      await until('load running', () => l.answered.length >= 10);
+      const since = new Map([a, b].map((n) => [n, l.byNode.get(n)?.length ?? 0]));
+      await db.stopServer();
+      try {
+        await until('both nodes answer 503 while the database is down', () =>
+          [a, b].every((n) => (l.byNode.get(n) ?? []).slice(since.get(n)).includes(503)),
+        );
+      } finally {
+        await db.startServer();
+      }
+      const back = new Map([a, b].map((n) => [n, l.byNode.get(n)?.length ?? 0]));
+      await until('both nodes answer 200 again', () => [a, b].every((n) => (l.byNode.get(n) ?? []).slice(back.get(n)).includes(200)));
     } finally {
-      await db.startServer();
+      await l.stop();
     }
-    const back = new Map([a, b].map((n) => [n, l.byNode.get(n)?.length ?? 0]));
-    await until('both nodes answer 200 again', () => [a, b].every((n) => (l.byNode.get(n) ?? []).slice(back.get(n)).includes(200)));
-    await l.stop();
     assert.deepEqual([...l.statuses.keys()].filter((s) => s !== 200 && s !== 503), [], `only 200 and 503: ${JSON.stringify([...l.statuses])}`);
   });
 
