@@ -26,5 +26,12 @@ while :; do
   waited=1
   sleep 3
 done
+# Every answer the tests' servers send is recorded (test/helpers/openapi-recorder.ts), then checked
+# against the OpenAPI document they serve; a documented route no test exercised fails the check.
+recorded=$(mktemp -d "${TMPDIR:-/tmp}/p11kms-openapi-XXXXXX")
+trap 'rm -rf "$recorded"' EXIT
+status=0
 # A test that hangs fails after ten minutes instead of holding the suite (and its slot) forever.
-node --test --test-concurrency=2 --test-timeout=600000 "${files[@]}" 9>&-
+P11KMS_OPENAPI_RECORD=$recorded node --test --test-concurrency=2 --test-timeout=600000 "${files[@]}" 9>&- || status=$?
+node dist/scripts/openapi-check.js "$recorded" 9>&- || status=1
+exit "$status"

@@ -2,10 +2,11 @@
 import express, { type Express } from 'express';
 import { errorHandler, requestId, securityHeaders, UNAVAILABLE_RETRY_AFTER_S } from './http';
 import { observeOutcomes } from './middleware/outcome';
-import { huaweiRouter } from './huawei/routes';
-import { ncpRouter } from './ncp/routes';
+import { huaweiApi, huaweiRouter } from './huawei/routes';
+import { ncpApi, ncpRouter } from './ncp/routes';
+import { openApiHandler } from './openapi';
 import { consoleRouter } from './console/routes';
-import { awsRouter } from './aws/routes';
+import { awsApi, awsRouter } from './aws/routes';
 import type { Edge } from './middleware/edge';
 import type { Services } from './services';
 import { KmsError } from '../errors/kms-error';
@@ -31,6 +32,9 @@ export function createApp(s: Services, edge: Edge = {}): Express {
       .status(ok ? 200 : 503)
       .json(ok ? { status: 'ok' } : { status: 'unavailable', reason: s.healthReason?.() ?? 'no working HSM session' });
   });
+
+  // Every dialect's routes, request and answer schemas and errors, from the route tables (openapi.ts).
+  app.get('/openapi.json', openApiHandler(() => [ncpApi(s), huaweiApi(s), awsApi(s, edge.awsRegion)]));
 
   app.use('/kms/v1', ncpRouter(s, edge));
   app.use('/v1.0/:project_id/kms', huaweiRouter(s, edge));

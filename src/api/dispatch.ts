@@ -36,6 +36,11 @@ export interface RouteDef<B extends TSchema | undefined, Q extends TSchema | und
   /** The request body's schema; absent: the body is not read into the handler's input. */
   readonly body?: B;
   readonly query?: Q;
+  /**
+   * The success answer's body (the dialect's responses.ts), or `no-content` for a 204: the OpenAPI
+   * document publishes it and the suite checks every answer against it.
+   */
+  readonly response?: TSchema | 'no-content';
   /** Checks that must run on the raw body before its schema (a vendor's finer codes for some fields). */
   readonly precheck?: (raw: unknown) => void;
   readonly handle: (input: Input<B extends TSchema ? Static<B> : undefined, Q extends TSchema ? Static<Q> : undefined>, req: Request, res: Response) => unknown;
@@ -50,6 +55,7 @@ export interface Route {
   readonly scope: Scope;
   readonly body?: TSchema;
   readonly query?: TSchema;
+  readonly response?: TSchema | 'no-content';
   readonly run: (req: Request, res: Response, params: Readonly<Record<string, string>>) => unknown;
 }
 
@@ -65,6 +71,7 @@ export function route<B extends TSchema | undefined = undefined, Q extends TSche
     scope: def.scope,
     ...(def.body ? { body: def.body } : {}),
     ...(def.query ? { query: def.query } : {}),
+    ...(def.response ? { response: def.response } : {}),
     run: (req, res, params) => {
       def.precheck?.(req.body);
       const body: unknown = checkBody ? checkBody(req.body) : undefined;

@@ -43,7 +43,9 @@ export class TestServer {
     delete env['SOFTHSM2_CONF'];
     if (opts.makeToken !== false) execFileSync('bash', [path.join(ROOT, 'scripts/dev-token.sh')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     Object.assign(env, opts.envFor?.(dataDir) ?? {});
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // scripts/test.sh records every answer for the OpenAPI check (helpers/openapi-recorder.ts).
+    const record = env['P11KMS_OPENAPI_RECORD'] ? ['--require', path.join(ROOT, 'dist/test/helpers/openapi-recorder.js')] : [];
+    const child = spawn(process.execPath, [...record, path.join(ROOT, 'dist/src/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const sink = { text: '' };
     const url = await new Promise<string>((resolve, reject) => {
       // A guard against a hang (helpers/wait.ts): a loaded machine can take many seconds to start one.

@@ -28,6 +28,7 @@ import {
   SignBody,
   VerifyBody,
 } from './schemas';
+import { DecryptResponse, EncryptResponse, GenerateDataKeyResponse, GenerateDataKeyWithoutPlaintextResponse, GenerateRandomResponse, GetPublicKeyResponse, ReEncryptResponse, SignResponse, VerifyResponse } from './responses';
 
 const MAX_PLAINTEXT = 4096;
 const MAX_CIPHERTEXT = 6144;
@@ -76,7 +77,7 @@ export function cryptoRoutes(s: Services, names: AwsNames): Route[] {
   };
 
   return [
-    operation('Encrypt', 'crypto', EncryptBody, async (body, res) => {
+    operation('Encrypt', 'crypto', EncryptBody, EncryptResponse, async (body, res) => {
       const plaintext = blob('Plaintext', body.Plaintext, MAX_PLAINTEXT);
       try {
         const k = await key(res, body.KeyId);
@@ -88,7 +89,7 @@ export function cryptoRoutes(s: Services, names: AwsNames): Route[] {
       }
     }),
 
-    operation('Decrypt', 'crypto', DecryptBody, async (body, res) => {
+    operation('Decrypt', 'crypto', DecryptBody, DecryptResponse, async (body, res) => {
       if (body.Recipient !== undefined) throw unsupportedFeature('Recipient', 'Nitro Enclaves recipients are not supported.');
       const ciphertext = blob('CiphertextBlob', body.CiphertextBlob, MAX_CIPHERTEXT);
       const k = await openingKey(res, ciphertext, body.KeyId);
@@ -102,7 +103,7 @@ export function cryptoRoutes(s: Services, names: AwsNames): Route[] {
       }
     }),
 
-    operation('ReEncrypt', 'crypto', ReEncryptBody, async (body, res) => {
+    operation('ReEncrypt', 'crypto', ReEncryptBody, ReEncryptResponse, async (body, res) => {
       const ciphertext = blob('CiphertextBlob', body.CiphertextBlob, MAX_CIPHERTEXT);
       // A grant names each side: ReEncryptFrom on the source key, ReEncryptTo on the destination.
       const from = await openingKey(res, ciphertext, body.SourceKeyId, 'ReEncryptFrom');
@@ -126,7 +127,7 @@ export function cryptoRoutes(s: Services, names: AwsNames): Route[] {
       };
     }),
 
-    operation('GenerateDataKey', 'crypto', GenerateDataKeyBody, async (body, res) => {
+    operation('GenerateDataKey', 'crypto', GenerateDataKeyBody, GenerateDataKeyResponse, async (body, res) => {
       if (body.Recipient !== undefined) throw unsupportedFeature('Recipient', 'Nitro Enclaves recipients are not supported.');
       const { k, dk } = await generate(res, body);
       try {
@@ -136,13 +137,13 @@ export function cryptoRoutes(s: Services, names: AwsNames): Route[] {
       }
     }),
 
-    operation('GenerateDataKeyWithoutPlaintext', 'crypto', GenerateDataKeyWithoutPlaintextBody, async (body, res) => {
+    operation('GenerateDataKeyWithoutPlaintext', 'crypto', GenerateDataKeyWithoutPlaintextBody, GenerateDataKeyWithoutPlaintextResponse, async (body, res) => {
       const { k, dk } = await generate(res, body);
       dk.plaintext.fill(0);
       return { CiphertextBlob: b64(dk.ciphertext), KeyId: keyArn(names, k) };
     }),
 
-    operation('GenerateRandom', 'crypto', GenerateRandomBody, async (body) => {
+    operation('GenerateRandom', 'crypto', GenerateRandomBody, GenerateRandomResponse, async (body) => {
       if (body.CustomKeyStoreId !== undefined) throw unsupportedFeature('CustomKeyStoreId', 'Custom key stores are not supported.');
       if (body.Recipient !== undefined) throw unsupportedFeature('Recipient', 'Nitro Enclaves recipients are not supported.');
       if (body.NumberOfBytes === undefined) throw badRequest('NumberOfBytes is required.', { field: 'NumberOfBytes', reason: 'missing' });
@@ -154,7 +155,7 @@ export function cryptoRoutes(s: Services, names: AwsNames): Route[] {
       }
     }),
 
-    operation('Sign', 'crypto', SignBody, async (body, res) => {
+    operation('Sign', 'crypto', SignBody, SignResponse, async (body, res) => {
       const input = signInput(body);
       const k = await key(res, body.KeyId);
       const { signature, keyVersion } = await s.signing.sign(k, input);
@@ -162,7 +163,7 @@ export function cryptoRoutes(s: Services, names: AwsNames): Route[] {
       return { KeyId: keyArn(names, k), Signature: b64(signature), SigningAlgorithm: input.algorithm };
     }),
 
-    operation('Verify', 'crypto', VerifyBody, async (body, res) => {
+    operation('Verify', 'crypto', VerifyBody, VerifyResponse, async (body, res) => {
       const input = signInput(body);
       const signature = blob('Signature', body.Signature, MAX_CIPHERTEXT);
       const k = await key(res, body.KeyId);
@@ -174,7 +175,7 @@ export function cryptoRoutes(s: Services, names: AwsNames): Route[] {
       return { KeyId: keyArn(names, k), SignatureValid: true, SigningAlgorithm: input.algorithm };
     }),
 
-    operation('GetPublicKey', 'read', KeyIdBody, async (body, res) => {
+    operation('GetPublicKey', 'read', KeyIdBody, GetPublicKeyResponse, async (body, res) => {
       const k = await key(res, body.KeyId);
       const der = createPublicKey(await s.signing.publicKeyPem(k)).export({ type: 'spki', format: 'der' });
       const enc = encryptionAlgorithms(k);

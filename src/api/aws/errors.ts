@@ -4,6 +4,7 @@
  * internal; 503 dependency timeout; 400 the rest. A Record over every KmsErrorCode, refined by the
  * error's subject and state rule.
  */
+import { Type } from '@sinclair/typebox';
 import type { KmsError, KmsErrorCode, StateRule } from '../../errors/kms-error';
 import type { ErrorRenderer } from '../http';
 
@@ -66,4 +67,13 @@ function shape(e: KmsError, operation: string | undefined): { status: number; ty
 export const renderAwsError: ErrorRenderer = (e: KmsError, operation?: string) => {
   const { status, type } = shape(e, operation);
   return { status, body: { __type: type, message: e.message }, code: type };
+};
+
+/** The error body's schema and the statuses it comes with, for the OpenAPI document. */
+export const AWS_ERRORS = {
+  statuses: [...new Set([...Object.values(TABLE), ...Object.values(STATE_RULE)].map((t) => t.status))].sort(),
+  body: Type.Object(
+    { __type: Type.String({ pattern: 'Exception$', description: 'The exception name the SDKs read' }), message: Type.String() },
+    { additionalProperties: false },
+  ),
 };

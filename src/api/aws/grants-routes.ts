@@ -13,6 +13,7 @@ import { epoch, keyArn, keyOf, page, unsupportedFeature, type AwsNames } from '.
 import { accountOf } from './credentials';
 import { operation } from './operation';
 import { CreateGrantBody, ListGrantsBody, RetireGrantBody, RevokeGrantBody } from './schemas';
+import { CreateGrantResponse, Empty, ListGrantsResponse } from './responses';
 
 /** The grant operations AWS defines that this service has routes for. */
 export const GRANT_OPERATIONS = [
@@ -57,7 +58,7 @@ export function grantRoutes(s: Services, names: AwsNames): Route[] {
   });
 
   return [
-    operation('CreateGrant', 'admin', CreateGrantBody, async (body, res) => {
+    operation('CreateGrant', 'admin', CreateGrantBody, CreateGrantResponse, async (body, res) => {
       if (body.Constraints !== undefined) throw unsupportedFeature('Constraints', 'Grant constraints are not supported.');
       for (const op of body.Operations) {
         if (!(GRANT_OPERATIONS as readonly string[]).includes(op)) {
@@ -77,7 +78,7 @@ export function grantRoutes(s: Services, names: AwsNames): Route[] {
       return { GrantToken: grant.grantId, GrantId: grant.grantId };
     }),
 
-    operation('ListGrants', 'read', ListGrantsBody, async (body, res) => {
+    operation('ListGrants', 'read', ListGrantsBody, ListGrantsResponse, async (body, res) => {
       if (body.GranteeServicePrincipal !== undefined) throw unsupportedFeature('GranteeServicePrincipal', 'Service principals are not supported.');
       const k = await keyOf(s, names, res, body.KeyId);
       const grantee = body.GranteePrincipal === undefined ? undefined : await projectOf(body.GranteePrincipal, 'GranteePrincipal');
@@ -87,7 +88,7 @@ export function grantRoutes(s: Services, names: AwsNames): Route[] {
       return { Grants: p.items.map((g) => entry(g, arn)), Truncated: p.truncated, ...(p.nextMarker ? { NextMarker: p.nextMarker } : {}) };
     }),
 
-    operation('RetireGrant', 'admin', RetireGrantBody, async (body, res) => {
+    operation('RetireGrant', 'admin', RetireGrantBody, Empty, async (body, res) => {
       const grantId = body.GrantToken ?? body.GrantId;
       if (grantId === undefined) throw badRequest('Specify GrantToken, or KeyId and GrantId.', { field: 'GrantToken', reason: 'missing' });
       // The grantee or the retiring principal retires; to anyone else the grant doesn't exist.
@@ -98,7 +99,7 @@ export function grantRoutes(s: Services, names: AwsNames): Route[] {
       return {};
     }),
 
-    operation('RevokeGrant', 'admin', RevokeGrantBody, async (body, res) => {
+    operation('RevokeGrant', 'admin', RevokeGrantBody, Empty, async (body, res) => {
       const grant = await s.keys.grantOf(await keyOf(s, names, res, body.KeyId), body.GrantId);
       if (!grant || !(await s.keys.deleteGrant(grant))) throw grantNotFound();
       return {};

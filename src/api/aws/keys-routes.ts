@@ -27,6 +27,7 @@ import {
   UntagResourceBody,
   UpdateKeyDescriptionBody,
 } from './schemas';
+import { Empty, KeyArnResponse, KeyMetadataResponse, KeyRotationStatusResponse, ListAliasesResponse, ListKeyRotationsResponse, ListKeysResponse, ListResourceTagsResponse, ScheduleKeyDeletionResponse } from './responses';
 
 /** AWS rotates enabled symmetric keys; enabling rotation that is on just sets its period. */
 const ROTATION: RotationPolicy = { asymmetric: false, whileDisabled: false, idempotent: true };
@@ -65,7 +66,7 @@ export function keyRoutes(s: Services, names: AwsNames): Route[] {
   };
 
   return [
-    operation('CreateKey', 'admin', CreateKeyBody, async (body, res) => {
+    operation('CreateKey', 'admin', CreateKeyBody, KeyMetadataResponse, async (body, res) => {
       if (body.Policy !== undefined) throw unsupportedFeature('Policy', 'Key policies are not supported: access is by project and token scope.');
       if (body.CustomKeyStoreId !== undefined || body.XksKeyId !== undefined) throw unsupportedFeature('CustomKeyStoreId', 'Custom key stores are not supported.');
       if (body.MultiRegion === true) throw unsupportedFeature('MultiRegion', 'Multi-Region keys are not supported.');
@@ -89,9 +90,9 @@ export function keyRoutes(s: Services, names: AwsNames): Route[] {
       return { KeyMetadata: keyMetadata(names, created) };
     }),
 
-    operation('DescribeKey', 'read', KeyIdBody, async (body, res) => ({ KeyMetadata: keyMetadata(names, await key(res, body.KeyId)) })),
+    operation('DescribeKey', 'read', KeyIdBody, KeyMetadataResponse, async (body, res) => ({ KeyMetadata: keyMetadata(names, await key(res, body.KeyId)) })),
 
-    operation('ListKeys', 'read', ListKeysBody, async (body, res) => {
+    operation('ListKeys', 'read', ListKeysBody, ListKeysResponse, async (body, res) => {
       const offset = body.Marker === undefined ? 0 : Number(body.Marker);
       if (body.Marker !== undefined && !/^[0-9]{1,10}$/.test(body.Marker)) throw badRequest('Invalid marker.', { field: 'Marker', subject: 'marker', reason: 'invalid' });
       const limit = body.Limit ?? 100;
@@ -101,40 +102,40 @@ export function keyRoutes(s: Services, names: AwsNames): Route[] {
       return { Keys: found.keys.map((k) => ({ KeyId: k.keyId, KeyArn: keyArn(names, k) })), Truncated: truncated, ...(truncated ? { NextMarker: String(next) } : {}) };
     }),
 
-    operation('UpdateKeyDescription', 'admin', UpdateKeyDescriptionBody, async (body, res) => {
+    operation('UpdateKeyDescription', 'admin', UpdateKeyDescriptionBody, Empty, async (body, res) => {
       await s.keys.updateDescription(await key(res, body.KeyId), body.Description);
       return {};
     }),
 
-    operation('EnableKey', 'admin', KeyIdBody, async (body, res) => {
+    operation('EnableKey', 'admin', KeyIdBody, Empty, async (body, res) => {
       await idempotent(s.keys.enable(await key(res, body.KeyId)), 'not-disabled');
       return {};
     }),
 
-    operation('DisableKey', 'admin', KeyIdBody, async (body, res) => {
+    operation('DisableKey', 'admin', KeyIdBody, Empty, async (body, res) => {
       await idempotent(s.keys.disable(await key(res, body.KeyId)), 'not-enabled');
       return {};
     }),
 
-    operation('ScheduleKeyDeletion', 'admin', ScheduleKeyDeletionBody, async (body, res) => {
+    operation('ScheduleKeyDeletion', 'admin', ScheduleKeyDeletionBody, ScheduleKeyDeletionResponse, async (body, res) => {
       const days = body.PendingWindowInDays ?? DEFAULT_DELETION_DAYS;
       const k = await s.keys.scheduleDeletion(await key(res, body.KeyId), days);
       return { KeyId: keyArn(names, k), DeletionDate: epoch(k.deletionDate ?? 0), KeyState: k.state, PendingWindowInDays: days };
     }),
 
-    operation('CancelKeyDeletion', 'admin', KeyIdBody, async (body, res) => {
+    operation('CancelKeyDeletion', 'admin', KeyIdBody, KeyArnResponse, async (body, res) => {
       const k = await s.keys.cancelDeletion(await key(res, body.KeyId));
       return { KeyId: keyArn(names, k) };
     }),
 
-    operation('CreateAlias', 'admin', AliasBody, async (body, res) => {
+    operation('CreateAlias', 'admin', AliasBody, Empty, async (body, res) => {
       const name = customAliasName(body.AliasName);
       const target = aliasFree(await key(res, body.TargetKeyId));
       await s.keys.updateAlias(target, name);
       return {};
     }),
 
-    operation('UpdateAlias', 'admin', AliasBody, async (body, res) => {
+    operation('UpdateAlias', 'admin', AliasBody, Empty, async (body, res) => {
       const current = await byAlias(res, body.AliasName);
       const target = await key(res, body.TargetKeyId);
       if (target.keyId === current.keyId) return {};
@@ -151,12 +152,12 @@ export function keyRoutes(s: Services, names: AwsNames): Route[] {
       return {};
     }),
 
-    operation('DeleteAlias', 'admin', DeleteAliasBody, async (body, res) => {
+    operation('DeleteAlias', 'admin', DeleteAliasBody, Empty, async (body, res) => {
       await s.keys.updateAlias(await byAlias(res, body.AliasName), unaliased());
       return {};
     }),
 
-    operation('ListAliases', 'read', ListAliasesBody, async (body, res) => {
+    operation('ListAliases', 'read', ListAliasesBody, ListAliasesResponse, async (body, res) => {
       const project = principalOf(res).projectId;
       const only = body.KeyId === undefined ? undefined : (await key(res, body.KeyId)).keyId;
       const all = (await s.keys.list(project, ALL)).keys
@@ -169,35 +170,35 @@ export function keyRoutes(s: Services, names: AwsNames): Route[] {
       return { Aliases: p.items, Truncated: p.truncated, ...(p.nextMarker ? { NextMarker: p.nextMarker } : {}) };
     }),
 
-    operation('TagResource', 'admin', TagResourceBody, async (body, res) => {
+    operation('TagResource', 'admin', TagResourceBody, Empty, async (body, res) => {
       await s.keys.changeTags(await key(res, body.KeyId), tags(body.Tags), []);
       return {};
     }),
 
-    operation('UntagResource', 'admin', UntagResourceBody, async (body, res) => {
+    operation('UntagResource', 'admin', UntagResourceBody, Empty, async (body, res) => {
       await s.keys.changeTags(await key(res, body.KeyId), [], body.TagKeys);
       return {};
     }),
 
-    operation('ListResourceTags', 'read', ListPagedByKeyBody, async (body, res) => {
+    operation('ListResourceTags', 'read', ListPagedByKeyBody, ListResourceTagsResponse, async (body, res) => {
       const all = (await s.keys.tags(await key(res, body.KeyId))).map((t) => ({ TagKey: t.key, TagValue: t.value }));
       const p = page(all, body.Limit, body.Marker, 50, 50);
       return { Tags: p.items, Truncated: p.truncated, ...(p.nextMarker ? { NextMarker: p.nextMarker } : {}) };
     }),
 
-    operation('EnableKeyRotation', 'admin', EnableKeyRotationBody, async (body, res) => {
+    operation('EnableKeyRotation', 'admin', EnableKeyRotationBody, Empty, async (body, res) => {
       const k = await key(res, body.KeyId);
       const days = body.RotationPeriodInDays ?? (k.rotationEnabled ? undefined : DEFAULT_ROTATION_DAYS);
       await s.keys.setAutoRotation(k, true, ROTATION, days);
       return {};
     }),
 
-    operation('DisableKeyRotation', 'admin', KeyIdBody, async (body, res) => {
+    operation('DisableKeyRotation', 'admin', KeyIdBody, Empty, async (body, res) => {
       await s.keys.setAutoRotation(await key(res, body.KeyId), false, ROTATION);
       return {};
     }),
 
-    operation('GetKeyRotationStatus', 'read', KeyIdBody, async (body, res) => {
+    operation('GetKeyRotationStatus', 'read', KeyIdBody, KeyRotationStatusResponse, async (body, res) => {
       const k = await key(res, body.KeyId);
       const next = (k.lastRotationAt ?? k.createdAt) + k.rotationIntervalDays * 86_400_000;
       return {
@@ -207,12 +208,12 @@ export function keyRoutes(s: Services, names: AwsNames): Route[] {
       };
     }),
 
-    operation('RotateKeyOnDemand', 'admin', KeyIdBody, async (body, res) => {
+    operation('RotateKeyOnDemand', 'admin', KeyIdBody, KeyArnResponse, async (body, res) => {
       const k = await s.keys.rotate(await key(res, body.KeyId), ROTATION);
       return { KeyId: keyArn(names, k) };
     }),
 
-    operation('ListKeyRotations', 'read', ListPagedByKeyBody, async (body, res) => {
+    operation('ListKeyRotations', 'read', ListPagedByKeyBody, ListKeyRotationsResponse, async (body, res) => {
       const k = await key(res, body.KeyId);
       // Every version after the first is one rotation; which kind (automatic or on demand) is not recorded.
       const all = (await s.keys.versions(k))

@@ -7,7 +7,13 @@ import { reply, unsupportedFeature } from './common';
 
 export const TARGET_PREFIX = 'TrentService.';
 
-export function operation<B extends TSchema>(name: string, scope: Scope, body: B, handle: (body: Static<B>, res: Response) => Promise<unknown>): Route {
+export function operation<B extends TSchema, R extends TSchema>(
+  name: string,
+  scope: Scope,
+  body: B,
+  response: R,
+  handle: (body: Static<B>, res: Response) => Promise<Static<R>>,
+): Route {
   return route({
     method: 'POST',
     path: '/',
@@ -15,6 +21,7 @@ export function operation<B extends TSchema>(name: string, scope: Scope, body: B
     operation: name,
     scope,
     body,
+    response,
     handle: async (input, _req, res) => {
       const b = input.body as Static<B>;
       if ((b as { DryRun?: unknown }).DryRun === true) throw unsupportedFeature('DryRun', 'DryRun is not supported.');

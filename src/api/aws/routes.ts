@@ -7,6 +7,7 @@
 import { Router, type Request } from 'express';
 import { KmsError } from '../../errors/kms-error';
 import { describeRoutes, dispatcher, type Route } from '../dispatch';
+import type { DialectApi } from '../openapi';
 import { errorHandler } from '../http';
 import { auditTrail } from '../middleware/audit';
 import { dialect } from '../middleware/outcome';
@@ -16,10 +17,10 @@ import { clientCertProject } from '../middleware/mtls';
 import { rateLimit } from '../middleware/rate-limit';
 import type { Services } from '../services';
 import { sigV4 } from './auth';
-import type { AwsNames } from './common';
+import { CONTENT_TYPE, type AwsNames } from './common';
 import { AwsCredentials } from './credentials';
 import { cryptoRoutes } from './crypto-routes';
-import { renderAwsError } from './errors';
+import { AWS_ERRORS, renderAwsError } from './errors';
 import { grantRoutes } from './grants-routes';
 import { keyRoutes } from './keys-routes';
 import { TARGET_PREFIX } from './operation';
@@ -34,6 +35,21 @@ export function awsRouteTable(s: Services, names: AwsNames = { region: DEFAULT_R
 
 export function awsRoutes(s: Services): Array<{ method: string; path: string; target?: string }> {
   return describeRoutes(awsRouteTable(s), DISPATCH);
+}
+
+/** The AWS part of the OpenAPI document. */
+export function awsApi(s: Services, region: string = DEFAULT_REGION): DialectApi {
+  return {
+    name: 'aws',
+    title: 'AWS KMS (JSON 1.1, TrentService)',
+    description: 'POST / naming the operation in X-Amz-Target, signed with SigV4; errors {"__type","message"} (docs/api/aws.md)',
+    mount: DISPATCH.mount,
+    routes: awsRouteTable(s, { region }),
+    auth: { header: 'Authorization', description: 'AWS Signature Version 4 with an access key from npx p11kms token create --aws (service kms)' },
+    errors: AWS_ERRORS,
+    targetHeader: 'X-Amz-Target',
+    mediaType: CONTENT_TYPE,
+  };
 }
 
 /** Whether a request is for this dialect: `POST /` naming a TrentService operation. */

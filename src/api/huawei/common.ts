@@ -16,14 +16,21 @@ export const REALM = 'p11kms';
 
 export const hex = (b: Buffer): string => b.toString('hex').toUpperCase();
 
-/** One `POST /<action>`: its body checked by `body`, its answer the handler's JSON. */
-export function action<B extends TSchema>(name: string, scope: Scope, body: B, handle: (body: Static<B>, res: Response) => Promise<unknown>): Route {
+/** One `POST /<action>`: its body checked by `body`, its answer the handler's JSON, described by `response` (responses.ts). */
+export function action<B extends TSchema, R extends TSchema>(
+  name: string,
+  scope: Scope,
+  body: B,
+  response: R,
+  handle: (body: Static<B>, res: Response) => Promise<Static<R>>,
+): Route {
   return route({
     method: 'POST',
     path: `/${name}`,
     operation: name,
     scope,
     body,
+    response,
     handle: async (input, _req, res) => {
       res.json(await handle(input.body as Static<B>, res));
     },

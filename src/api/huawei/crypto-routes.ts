@@ -25,6 +25,7 @@ import {
   SignBody,
   VerifyBody,
 } from './schemas';
+import { CreateDatakeyResponse, CreateDatakeyWithoutPlaintextResponse, DecryptDataResponse, DecryptDatakeyResponse, EncryptDataResponse, EncryptDatakeyResponse, GenRandomResponse, PublicKeyResponse, SignResponse, VerifyResponse } from './responses';
 
 export const MAX_PLAIN_TEXT_BYTES = 4096;
 const DIGEST_BYTES = 32;
@@ -67,20 +68,20 @@ export function cryptoActions(s: Services, scopes: ActionScopes): Route[] {
   };
 
   return [
-    action('create-datakey', scopes['create-datakey'], CreateDatakeyBody, async (body, res) => {
+    action('create-datakey', scopes['create-datakey'], CreateDatakeyBody, CreateDatakeyResponse, async (body, res) => {
       const { key, dk } = await createDatakey(body, res);
       const plainText = hex(dk.plaintext);
       dk.plaintext.fill(0);
       return { key_id: key.keyId, plain_text: plainText, cipher_text: hex(dk.ciphertext) };
     }),
 
-    action('create-datakey-without-plaintext', scopes['create-datakey-without-plaintext'], CreateDatakeyBody, async (body, res) => {
+    action('create-datakey-without-plaintext', scopes['create-datakey-without-plaintext'], CreateDatakeyBody, CreateDatakeyWithoutPlaintextResponse, async (body, res) => {
       const { key, dk } = await createDatakey(body, res);
       dk.plaintext.fill(0);
       return { key_id: key.keyId, cipher_text: hex(dk.ciphertext) };
     }),
 
-    action('encrypt-datakey', scopes['encrypt-datakey'], EncryptDatakeyBody, async (body, res) => {
+    action('encrypt-datakey', scopes['encrypt-datakey'], EncryptDatakeyBody, EncryptDatakeyResponse, async (body, res) => {
       const length = decimal(body.datakey_plain_length, 1, 1024, 'datakey_plain_length', 'datakey_plain_length must be 1 to 1024 bytes.');
       const context = encryptionContext(body.encryption_context);
       const key = (await keyOf(s, res, body.key_id));
@@ -100,7 +101,7 @@ export function cryptoActions(s: Services, scopes: ActionScopes): Route[] {
       }
     }),
 
-    action('decrypt-datakey', scopes['decrypt-datakey'], DecryptDatakeyBody, async (body, res) => {
+    action('decrypt-datakey', scopes['decrypt-datakey'], DecryptDatakeyBody, DecryptDatakeyResponse, async (body, res) => {
       const length = decimal(body.datakey_cipher_length, 1, 1024, 'datakey_cipher_length', 'datakey_cipher_length must be 1 to 1024 bytes.');
       const key = (await keyOf(s, res, body.key_id));
       const { plaintext, keyVersion } = await s.crypto.open(key, Buffer.from(body.cipher_text, 'hex'), encryptionContext(body.encryption_context), openerOf(res));
@@ -119,7 +120,7 @@ export function cryptoActions(s: Services, scopes: ActionScopes): Route[] {
       }
     }),
 
-    action('encrypt-data', scopes['encrypt-data'], EncryptDataBody, async (body, res) => {
+    action('encrypt-data', scopes['encrypt-data'], EncryptDataBody, EncryptDataResponse, async (body, res) => {
       const plaintext = Buffer.from(body.plain_text, 'utf8');
       try {
         if (plaintext.length > MAX_PLAIN_TEXT_BYTES) throw invalid('plain_text', 'plain_text must be 1 to 4096 bytes.');
@@ -133,7 +134,7 @@ export function cryptoActions(s: Services, scopes: ActionScopes): Route[] {
       }
     }),
 
-    action('decrypt-data', scopes['decrypt-data'], DecryptDataBody, async (body, res) => {
+    action('decrypt-data', scopes['decrypt-data'], DecryptDataBody, DecryptDataResponse, async (body, res) => {
       const ciphertext = fromBase64(body.cipher_text);
       if (!ciphertext) throw invalid('cipher_text', 'Invalid cipher_text.');
       const context = encryptionContext(body.encryption_context);
@@ -151,7 +152,7 @@ export function cryptoActions(s: Services, scopes: ActionScopes): Route[] {
       }
     }),
 
-    action('gen-random', scopes['gen-random'], GenRandomBody, async (body) => {
+    action('gen-random', scopes['gen-random'], GenRandomBody, GenRandomResponse, async (body) => {
       const bits = decimal(body.random_data_length, 8, 8192, 'random_data_length', 'random_data_length must be 8 to 8192 bits.');
       if (bits % 8 !== 0) throw invalid('random_data_length', 'random_data_length must be a multiple of 8.', 'multiple-of-8');
       const random = await s.random(bits / 8);
@@ -162,12 +163,12 @@ export function cryptoActions(s: Services, scopes: ActionScopes): Route[] {
       }
     }),
 
-    action('get-publickey', scopes['get-publickey'], KeyIdBody, async (body, res) => {
+    action('get-publickey', scopes['get-publickey'], KeyIdBody, PublicKeyResponse, async (body, res) => {
       const key = (await keyOf(s, res, body.key_id));
       return { key_id: key.keyId, public_key: await s.signing.publicKeyPem(key) };
     }),
 
-    action('sign', scopes['sign'], SignBody, async (body, res) => {
+    action('sign', scopes['sign'], SignBody, SignResponse, async (body, res) => {
       const key = (await keyOf(s, res, body.key_id));
       const input = { message: message(body.message), algorithm: signingAlgorithm(body.signing_algorithm), messageType: body.message_type ?? 'DIGEST' };
       const { signature, keyVersion } = await s.signing.sign(key, input);
@@ -175,7 +176,7 @@ export function cryptoActions(s: Services, scopes: ActionScopes): Route[] {
       return { key_id: key.keyId, signature: signature.toString('base64') };
     }),
 
-    action('verify', scopes['verify'], VerifyBody, async (body, res) => {
+    action('verify', scopes['verify'], VerifyBody, VerifyResponse, async (body, res) => {
       const key = (await keyOf(s, res, body.key_id));
       const input = { message: message(body.message), algorithm: signingAlgorithm(body.signing_algorithm), messageType: body.message_type ?? 'DIGEST' };
       const signature = fromBase64(body.signature);

@@ -1,7 +1,8 @@
 /**
  * Huawei's error shape: `{"error":{"error_code":"KMS.xxxx","error_msg":"…"}}` with the vendor's
- * HTTP status (shared/API.md §2.5). Bad input gets the vendor's code for the field at fault.
+ * HTTP status (docs/api/huawei.md, Errors). Bad input gets the vendor's code for the field at fault.
  */
+import { Type } from '@sinclair/typebox';
 import type { ErrorSubject, KmsError, KmsErrorCode, StateRule } from '../../errors/kms-error';
 import type { ErrorRenderer } from '../http';
 
@@ -131,4 +132,18 @@ function codeOf(e: KmsError, operation: string | undefined): string {
 export const renderHuaweiError: ErrorRenderer = (e: KmsError, operation?: string) => {
   const code = codeOf(e, operation);
   return { status: TABLE[e.code].status, body: { error: { error_code: code, error_msg: e.message } }, code };
+};
+
+/** The error body's schema and the statuses it comes with, for the OpenAPI document. */
+export const HUAWEI_ERRORS = {
+  statuses: [...new Set(Object.values(TABLE).map((t) => t.status))].sort(),
+  body: Type.Object(
+    {
+      error: Type.Object(
+        { error_code: Type.String({ pattern: '^(?:KMS|APIGW)\\.[0-9]{4}$', description: "The vendor's code (docs/api/huawei.md, Errors)" }), error_msg: Type.String() },
+        { additionalProperties: false },
+      ),
+    },
+    { additionalProperties: false },
+  ),
 };

@@ -13,6 +13,7 @@ import type { Services } from '../services';
 import { action, decimal, invalid, keyOf } from './common';
 import type { ActionScopes } from './routes';
 import { CreateGrantBody, GrantIdBody, ListGrantsBody, ListRetirableGrantsBody } from './schemas';
+import { CreateGrantResponse, Empty, GrantsResponse } from './responses';
 
 const MAX_PAGE = 100;
 
@@ -44,7 +45,7 @@ function page(all: GrantRecord[], limitText: string | undefined, markerText: str
 
 export function grantActions(s: Services, scopes: ActionScopes): Route[] {
   return [
-    action('create-grant', scopes['create-grant'], CreateGrantBody, async (body, res) => {
+    action('create-grant', scopes['create-grant'], CreateGrantBody, CreateGrantResponse, async (body, res) => {
       // The vendor refuses a grant of create-grant alone (it would grant nothing usable).
       if (body.operations.length === 1 && body.operations[0] === 'create-grant') {
         throw invalid('operations', 'Specify an operation in addition to create-grant.', 'only-create-grant');
@@ -60,23 +61,23 @@ export function grantActions(s: Services, scopes: ActionScopes): Route[] {
       return { grant_id: grant.grantId };
     }),
 
-    action('list-grants', scopes['list-grants'], ListGrantsBody, async (body, res) => {
+    action('list-grants', scopes['list-grants'], ListGrantsBody, GrantsResponse, async (body, res) => {
       const key = (await keyOf(s, res, body.key_id));
       return page(await s.keys.grantsOf(key), body.limit, body.marker);
     }),
 
-    action('list-retirable-grants', scopes['list-retirable-grants'], ListRetirableGrantsBody, async (body, res) =>
+    action('list-retirable-grants', scopes['list-retirable-grants'], ListRetirableGrantsBody, GrantsResponse, async (body, res) =>
       page(await s.keys.retirableGrants(principalOf(res).projectId), body.limit, body.marker),
     ),
 
-    action('revoke-grant', scopes['revoke-grant'], GrantIdBody, async (body, res) => {
+    action('revoke-grant', scopes['revoke-grant'], GrantIdBody, Empty, async (body, res) => {
       const key = (await keyOf(s, res, body.key_id));
       const grant = await s.keys.grantOf(key, body.grant_id);
       if (!grant || !(await s.keys.deleteGrant(grant))) throw grantNotFound();
       return {};
     }),
 
-    action('retire-grant', scopes['retire-grant'], GrantIdBody, async (body, res) => {
+    action('retire-grant', scopes['retire-grant'], GrantIdBody, Empty, async (body, res) => {
       // The grantee or the retiring principal retires; to anyone else the grant (and its key) doesn't exist.
       const project = principalOf(res).projectId;
       const grant = (await s.keys.retirableGrants(project)).find((g) => g.grantId === body.grant_id);

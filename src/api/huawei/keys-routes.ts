@@ -12,6 +12,7 @@ import type { Services } from '../services';
 import { action, decimal, invalid, keyInfo, keyOf, STATE_CODE, STATE_OF_CODE } from './common';
 import type { ActionScopes } from './routes';
 import { CreateKeyBody, KeyIdBody, ListKeysBody, RotationIntervalBody, ScheduleDeletionBody, UpdateAliasBody, UpdateDescriptionBody } from './schemas';
+import { AliasResponse, CreateKeyResponse, DeletionResponse, DescribeKeyResponse, DescriptionResponse, Empty, KeyStateResponse, ListKeysResponse, RotationStatusResponse } from './responses';
 
 export const MAX_LIST_LIMIT = 1000;
 /** Huawei rotates enabled symmetric keys only and refuses a no-op toggle. */
@@ -25,7 +26,7 @@ function customAlias(alias: string): string {
 
 export function keyActions(s: Services, scopes: ActionScopes): Route[] {
   return [
-    action('create-key', scopes['create-key'], CreateKeyBody, async (body, res) => {
+    action('create-key', scopes['create-key'], CreateKeyBody, CreateKeyResponse, async (body, res) => {
       const alias = customAlias(body.key_alias);
       const spec = body.key_spec ?? 'AES_256';
       if (!isKeySpecName(spec)) throw invalid('key_spec', 'key_spec must be AES_256 or RSA_2048.');
@@ -45,9 +46,9 @@ export function keyActions(s: Services, scopes: ActionScopes): Route[] {
       return { key_info: { key_id: key.keyId, domain_id: key.projectId } };
     }),
 
-    action('describe-key', scopes['describe-key'], KeyIdBody, async (body, res) => ({ key_info: keyInfo((await keyOf(s, res, body.key_id))) })),
+    action('describe-key', scopes['describe-key'], KeyIdBody, DescribeKeyResponse, async (body, res) => ({ key_info: keyInfo((await keyOf(s, res, body.key_id))) })),
 
-    action('list-keys', scopes['list-keys'], ListKeysBody, async (body, res) => {
+    action('list-keys', scopes['list-keys'], ListKeysBody, ListKeysResponse, async (body, res) => {
       const limit = body.limit === undefined ? MAX_LIST_LIMIT : decimal(body.limit, 1, MAX_LIST_LIMIT, 'limit', 'Invalid limit.');
       const offset = body.marker === undefined ? 0 : decimal(body.marker, 0, Number.MAX_SAFE_INTEGER, 'marker', 'marker must be greater than or equals 0.');
       // States 1 (pending activation) and 5 (pending import) exist at the vendor only: no key is ever in them here.
@@ -67,54 +68,54 @@ export function keyActions(s: Services, scopes: ActionScopes): Route[] {
       };
     }),
 
-    action('enable-key', scopes['enable-key'], KeyIdBody, async (body, res) => {
+    action('enable-key', scopes['enable-key'], KeyIdBody, KeyStateResponse, async (body, res) => {
       const key = await s.keys.enable((await keyOf(s, res, body.key_id)));
       return { key_info: { key_id: key.keyId, key_state: STATE_CODE[key.state] } };
     }),
 
-    action('disable-key', scopes['disable-key'], KeyIdBody, async (body, res) => {
+    action('disable-key', scopes['disable-key'], KeyIdBody, KeyStateResponse, async (body, res) => {
       const key = await s.keys.disable((await keyOf(s, res, body.key_id)));
       return { key_info: { key_id: key.keyId, key_state: STATE_CODE[key.state] } };
     }),
 
-    action('schedule-key-deletion', scopes['schedule-key-deletion'], ScheduleDeletionBody, async (body, res) => {
+    action('schedule-key-deletion', scopes['schedule-key-deletion'], ScheduleDeletionBody, DeletionResponse, async (body, res) => {
       const days = decimal(body.pending_days, 7, 1096, 'pending_days', 'Set the pending deletion period between 7 to 1096 days.');
       const key = await s.keys.scheduleDeletion((await keyOf(s, res, body.key_id)), days);
       return { key_id: key.keyId, key_state: STATE_CODE[key.state] };
     }),
 
-    action('cancel-key-deletion', scopes['cancel-key-deletion'], KeyIdBody, async (body, res) => {
+    action('cancel-key-deletion', scopes['cancel-key-deletion'], KeyIdBody, DeletionResponse, async (body, res) => {
       const key = await s.keys.cancelDeletion((await keyOf(s, res, body.key_id)));
       return { key_id: key.keyId, key_state: STATE_CODE[key.state] };
     }),
 
-    action('update-key-alias', scopes['update-key-alias'], UpdateAliasBody, async (body, res) => {
+    action('update-key-alias', scopes['update-key-alias'], UpdateAliasBody, AliasResponse, async (body, res) => {
       const alias = customAlias(body.key_alias);
       const key = await s.keys.updateAlias((await keyOf(s, res, body.key_id)), alias);
       return { key_info: { key_id: key.keyId, key_alias: key.alias } };
     }),
 
-    action('update-key-description', scopes['update-key-description'], UpdateDescriptionBody, async (body, res) => {
+    action('update-key-description', scopes['update-key-description'], UpdateDescriptionBody, DescriptionResponse, async (body, res) => {
       const key = await s.keys.updateDescription((await keyOf(s, res, body.key_id)), body.key_description);
       return { key_info: { key_id: key.keyId, key_description: key.description } };
     }),
 
-    action('enable-key-rotation', scopes['enable-key-rotation'], KeyIdBody, async (body, res) => {
+    action('enable-key-rotation', scopes['enable-key-rotation'], KeyIdBody, Empty, async (body, res) => {
       await s.keys.setAutoRotation((await keyOf(s, res, body.key_id)), true, ROTATION);
       return {};
     }),
 
-    action('disable-key-rotation', scopes['disable-key-rotation'], KeyIdBody, async (body, res) => {
+    action('disable-key-rotation', scopes['disable-key-rotation'], KeyIdBody, Empty, async (body, res) => {
       await s.keys.setAutoRotation((await keyOf(s, res, body.key_id)), false, ROTATION);
       return {};
     }),
 
-    action('update-key-rotation-interval', scopes['update-key-rotation-interval'], RotationIntervalBody, async (body, res) => {
+    action('update-key-rotation-interval', scopes['update-key-rotation-interval'], RotationIntervalBody, Empty, async (body, res) => {
       await s.keys.setRotationInterval((await keyOf(s, res, body.key_id)), body.rotation_interval, ROTATION);
       return {};
     }),
 
-    action('get-key-rotation-status', scopes['get-key-rotation-status'], KeyIdBody, async (body, res) => {
+    action('get-key-rotation-status', scopes['get-key-rotation-status'], KeyIdBody, RotationStatusResponse, async (body, res) => {
       const key = (await keyOf(s, res, body.key_id));
       return {
         key_rotation_enabled: key.rotationEnabled,

@@ -8,6 +8,7 @@ import { Router } from 'express';
 import { KmsError } from '../../errors/kms-error';
 import type { Scope } from '../../kms/api-tokens';
 import { describeRoutes, dispatcher, type Route } from '../dispatch';
+import type { DialectApi } from '../openapi';
 import { authenticate, errorHandler, jsonBody, principalOf } from '../http';
 import { auditTrail } from '../middleware/audit';
 import { dialect } from '../middleware/outcome';
@@ -17,7 +18,7 @@ import { clientCertProject } from '../middleware/mtls';
 import { rateLimit } from '../middleware/rate-limit';
 import type { Services } from '../services';
 import { cryptoActions } from './crypto-routes';
-import { renderHuaweiError } from './errors';
+import { HUAWEI_ERRORS, renderHuaweiError } from './errors';
 import { grantActions } from './grants-routes';
 import { keyActions } from './keys-routes';
 import { tagRoutes } from './tags-routes';
@@ -90,6 +91,19 @@ const DISPATCH = {
 /** Every route the Huawei router answers (method `ALL`: the 405 for any other method), for the fuzz test. */
 export function huaweiRoutes(s: Services): Array<{ method: string; path: string }> {
   return describeRoutes(huaweiRouteTable(s), DISPATCH);
+}
+
+/** The Huawei part of the OpenAPI document. */
+export function huaweiApi(s: Services): DialectApi {
+  return {
+    name: 'huawei',
+    title: 'Huawei Cloud / OTC KMS v1.0',
+    description: 'POST /<action> and the tag routes under /v1.0/{project_id}/kms; errors {"error":{"error_code","error_msg"}} (docs/api/huawei.md)',
+    mount: DISPATCH.mount,
+    routes: huaweiRouteTable(s),
+    auth: { header: 'X-Auth-Token', description: "An API token of the path's project (npx p11kms token create)" },
+    errors: HUAWEI_ERRORS,
+  };
 }
 
 export function huaweiRouter(s: Services, edge: Edge = {}): Router {

@@ -13,6 +13,7 @@ import type { Services } from '../services';
 import { invalid } from './common';
 import type { ActionScopes } from './routes';
 import { AddTagBody, TagActionBody } from './schemas';
+import { KeyTagsResponse, ProjectTagsResponse } from './responses';
 
 const KEY_ID = /^[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}$/;
 const MAX_TAG_KEY_CHARS = 36;
@@ -81,6 +82,7 @@ export function tagRoutes(s: Services, scopes: ActionScopes): Route[] {
       method: 'GET',
       path: '/tags',
       operation: 'list-project-tags',
+      response: ProjectTagsResponse,
       scope: scopes['list-project-tags'],
       handle: async (_input, _req, res) => {
         res.json({ tags: await s.keys.projectTags(principalOf(res).projectId) });
@@ -91,6 +93,7 @@ export function tagRoutes(s: Services, scopes: ActionScopes): Route[] {
       method: 'GET',
       path: '/:key_id/tags',
       operation: 'list-key-tags',
+      response: KeyTagsResponse,
       scope: scopes['list-key-tags'],
       handle: async ({ params }, _req, res) => {
         const tags = await s.keys.tags(await pathKey(params, res));
@@ -102,6 +105,7 @@ export function tagRoutes(s: Services, scopes: ActionScopes): Route[] {
       method: 'POST',
       path: '/:key_id/tags',
       operation: 'create-key-tag',
+      response: 'no-content',
       scope: scopes['create-key-tag'],
       precheck: (raw) => precheckTags(raw, 'single'),
       body: AddTagBody,
@@ -115,6 +119,7 @@ export function tagRoutes(s: Services, scopes: ActionScopes): Route[] {
       method: 'POST',
       path: '/:key_id/tags/action',
       operation: 'batch-key-tags',
+      response: 'no-content',
       scope: scopes['batch-key-tags'],
       precheck: (raw) => precheckTags(raw, 'batch'),
       body: TagActionBody,
@@ -136,6 +141,7 @@ export function tagRoutes(s: Services, scopes: ActionScopes): Route[] {
       method: 'DELETE',
       path: '/:key_id/tags/:key',
       operation: 'delete-key-tag',
+      response: 'no-content',
       scope: scopes['delete-key-tag'],
       handle: async ({ params }, _req, res) => {
         const tagKey = checkTagKey(params['key'] ?? '', 'key');

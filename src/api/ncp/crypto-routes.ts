@@ -11,6 +11,7 @@ import type { Services } from '../services';
 import { parseNcp, parseNcpSignature, renderNcp } from './ciphertext';
 import { base64Field, context, keyOf, ok } from './common';
 import { CreateCustomKeyBody, DecryptBody, EncryptBody, GetPubKeyBody, ReEncryptBody, SignBody, VerifyBody } from './schemas';
+import { CreateCustomKeyResponse, DecryptResponse, EncryptResponse, PublicKeyResponse, ReEncryptResponse, SignResponse, VerifyResponse } from './responses';
 
 const MAX_PLAINTEXT_BYTES = 32 * 1024;
 const MAX_SIGN_DATA_BYTES = 8 * 1024;
@@ -36,6 +37,7 @@ export function cryptoRoutes(s: Services): Route[] {
       method: 'POST',
       path,
       operation: 're-encrypt',
+      response: ReEncryptResponse,
       scope: 'crypto',
       body: ReEncryptBody,
       handle: async ({ body, params }, _req, res) => {
@@ -55,6 +57,7 @@ export function cryptoRoutes(s: Services): Route[] {
       method: 'POST',
       path: '/keys/:keyTag/create-custom-key',
       operation: 'create-custom-key',
+      response: CreateCustomKeyResponse,
       scope: 'crypto',
       body: CreateCustomKeyBody,
       handle: async ({ body, params }, _req, res) => {
@@ -74,6 +77,7 @@ export function cryptoRoutes(s: Services): Route[] {
       method: 'POST',
       path: '/keys/:keyTag/encrypt',
       operation: 'encrypt',
+      response: EncryptResponse,
       scope: 'crypto',
       body: EncryptBody,
       handle: async ({ body, params }, _req, res) => {
@@ -99,6 +103,7 @@ export function cryptoRoutes(s: Services): Route[] {
       method: 'POST',
       path: '/keys/:keyTag/decrypt',
       operation: 'decrypt',
+      response: DecryptResponse,
       scope: 'crypto',
       body: DecryptBody,
       handle: async ({ body, params }, _req, res) => {
@@ -122,6 +127,7 @@ export function cryptoRoutes(s: Services): Route[] {
       method: 'POST',
       path: '/keys/:keyTag/sign',
       operation: 'sign',
+      response: SignResponse,
       scope: 'crypto',
       body: SignBody,
       handle: async ({ body, params }, _req, res) => {
@@ -137,6 +143,7 @@ export function cryptoRoutes(s: Services): Route[] {
       method: 'POST',
       path: '/keys/:keyTag/verify',
       operation: 'verify',
+      response: VerifyResponse,
       scope: 'crypto',
       body: VerifyBody,
       handle: async ({ body, params }, _req, res) => {
@@ -152,6 +159,7 @@ export function cryptoRoutes(s: Services): Route[] {
       method: 'POST',
       path: '/keys/:keyTag/get-pub-key',
       operation: 'get-pub-key',
+      response: PublicKeyResponse,
       scope: 'read',
       body: GetPubKeyBody,
       handle: async ({ body, params }, _req, res) => {

@@ -2,6 +2,7 @@
  * NCP's error shape: HTTP status by meaning, body `{"code": "<CODE>", "msg": "<text>"}`
  * (docs/api/ncp.md, Errors). A Record over every KmsErrorCode, so a new code can't go unmapped.
  */
+import { Type } from '@sinclair/typebox';
 import type { KmsError, KmsErrorCode } from '../../errors/kms-error';
 import type { ErrorRenderer } from '../http';
 
@@ -28,4 +29,13 @@ const TABLE: Readonly<Record<KmsErrorCode, { status: number; code: string }>> = 
 export const renderNcpError: ErrorRenderer = (e: KmsError) => {
   const { status, code } = TABLE[e.code];
   return { status, body: { code, msg: e.message }, code };
+};
+
+/** The error body's schema and the statuses it comes with, for the OpenAPI document. */
+export const NCP_ERRORS = {
+  statuses: [...new Set(Object.values(TABLE).map((t) => t.status))].sort(),
+  body: Type.Object(
+    { code: Type.Union([...new Set(Object.values(TABLE).map((t) => t.code))].map((c) => Type.Literal(c))), msg: Type.String() },
+    { additionalProperties: false },
+  ),
 };

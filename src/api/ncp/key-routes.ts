@@ -13,6 +13,7 @@ import type { Services } from '../services';
 import { compile } from '../validate';
 import { keyInfo, keyListItem, keyOf, keyStatus, ok, rotationInfo, specOf, versionStatus } from './common';
 import { CreateKeyBody, EmptyBody, ListKeysQuery, RotationPeriodBody, VersionParam } from './schemas';
+import { AutoRotationResponse, CreateKeyResponse, DeleteKeyResponse, KeyInfoResponse, KeyStateResponse, KeyVersionStateResponse, KeyVersionsResponse, ListKeysResponse, RequestDeletionResponse, RotateKeyResponse, RotationPeriodResponse } from './responses';
 
 const validateVersion = compile(VersionParam);
 
@@ -46,6 +47,7 @@ export function keyRoutes(s: Services): Route[] {
       method: 'POST',
       path: `/keys/:keyTag/versions/:version/${enabled ? 'enable' : 'disable'}`,
       operation: enabled ? 'enable-key-version' : 'disable-key-version',
+      response: KeyVersionStateResponse,
       scope: 'admin',
       body: EmptyBody,
       handle: async ({ params }, _req, res) => {
@@ -60,6 +62,7 @@ export function keyRoutes(s: Services): Route[] {
       method: 'POST',
       path: '/keys',
       operation: 'create-key',
+      response: CreateKeyResponse,
       scope: 'admin',
       body: CreateKeyBody,
       handle: async ({ body }, _req, res) => {
@@ -88,6 +91,7 @@ export function keyRoutes(s: Services): Route[] {
       method: 'GET',
       path: '/keys',
       operation: 'list-keys',
+      response: ListKeysResponse,
       scope: 'read',
       query: ListKeysQuery,
       handle: async ({ query }, _req, res) => {
@@ -108,6 +112,7 @@ export function keyRoutes(s: Services): Route[] {
       method: 'GET',
       path: '/keys/:keyTag',
       operation: 'get-key-info',
+      response: KeyInfoResponse,
       scope: 'read',
       handle: async ({ params }, _req, res) => ok(res, keyInfo((await keyOf(s, params, res)))),
     }),
@@ -116,6 +121,7 @@ export function keyRoutes(s: Services): Route[] {
       method: 'DELETE',
       path: '/keys/:keyTag',
       operation: 'delete-key',
+      response: DeleteKeyResponse,
       scope: 'admin',
       body: EmptyBody,
       handle: async ({ params }, _req, res) => {
@@ -128,6 +134,7 @@ export function keyRoutes(s: Services): Route[] {
       method: 'POST',
       path: '/keys/:keyTag/enable',
       operation: 'enable-key',
+      response: KeyStateResponse,
       scope: 'admin',
       body: EmptyBody,
       handle: async ({ params }, _req, res) => ok(res, stateOf(await s.keys.enable((await keyOf(s, params, res))))),
@@ -137,6 +144,7 @@ export function keyRoutes(s: Services): Route[] {
       method: 'POST',
       path: '/keys/:keyTag/disable',
       operation: 'disable-key',
+      response: KeyStateResponse,
       scope: 'admin',
       body: EmptyBody,
       handle: async ({ params }, _req, res) => ok(res, stateOf(await s.keys.disable((await keyOf(s, params, res))))),
@@ -146,6 +154,7 @@ export function keyRoutes(s: Services): Route[] {
       method: 'POST',
       path: '/keys/:keyTag/request-deletion',
       operation: 'request-deletion',
+      response: RequestDeletionResponse,
       scope: 'admin',
       body: EmptyBody,
       handle: async ({ params }, _req, res) => {
@@ -158,6 +167,7 @@ export function keyRoutes(s: Services): Route[] {
       method: 'POST',
       path: '/keys/:keyTag/cancel-deletion',
       operation: 'cancel-deletion',
+      response: KeyStateResponse,
       scope: 'admin',
       body: EmptyBody,
       handle: async ({ params }, _req, res) => ok(res, stateOf(await s.keys.cancelDeletion((await keyOf(s, params, res))))),
@@ -167,6 +177,7 @@ export function keyRoutes(s: Services): Route[] {
       method: 'POST',
       path: '/keys/:keyTag/rotate',
       operation: 'rotate-key',
+      response: RotateKeyResponse,
       scope: 'admin',
       body: EmptyBody,
       handle: async ({ params }, _req, res) => {
@@ -181,6 +192,7 @@ export function keyRoutes(s: Services): Route[] {
       method: 'GET',
       path: '/keys/:keyTag/versions',
       operation: 'get-key-versions',
+      response: KeyVersionsResponse,
       scope: 'read',
       handle: async ({ params }, _req, res) => {
         const key = (await keyOf(s, params, res));
@@ -199,6 +211,7 @@ export function keyRoutes(s: Services): Route[] {
       method: 'PUT',
       path: '/keys/:keyTag/rotation-period',
       operation: 'change-rotation-period',
+      response: RotationPeriodResponse,
       scope: 'admin',
       body: RotationPeriodBody,
       handle: async ({ body, params }, _req, res) => {
@@ -212,6 +225,7 @@ export function keyRoutes(s: Services): Route[] {
       method: 'POST',
       path: '/keys/:keyTag/enable-auto-rotation',
       operation: 'enable-auto-rotation',
+      response: AutoRotationResponse,
       scope: 'admin',
       body: EmptyBody,
       handle: async ({ params }, _req, res) => ok(res, rotationInfo(await s.keys.setAutoRotation((await keyOf(s, params, res)), true, ROTATION))),
@@ -221,6 +235,7 @@ export function keyRoutes(s: Services): Route[] {
       method: 'POST',
       path: '/keys/:keyTag/disable-auto-rotation',
       operation: 'disable-auto-rotation',
+      response: AutoRotationResponse,
       scope: 'admin',
       body: EmptyBody,
       handle: async ({ params }, _req, res) => ok(res, rotationInfo(await s.keys.setAutoRotation((await keyOf(s, params, res)), false, ROTATION))),

@@ -7,6 +7,7 @@
 import { Router } from 'express';
 import { KmsError } from '../../errors/kms-error';
 import { describeRoutes, dispatcher, type Route } from '../dispatch';
+import type { DialectApi } from '../openapi';
 import { authenticate, errorHandler, jsonBody } from '../http';
 import { auditTrail } from '../middleware/audit';
 import { dialect } from '../middleware/outcome';
@@ -16,7 +17,7 @@ import { clientCertProject } from '../middleware/mtls';
 import { rateLimit } from '../middleware/rate-limit';
 import type { Services } from '../services';
 import { cryptoRoutes } from './crypto-routes';
-import { renderNcpError } from './errors';
+import { NCP_ERRORS, renderNcpError } from './errors';
 import { keyRoutes } from './key-routes';
 
 /** Every NCP route, built once: the table the dispatcher, the fuzz test and the docs read. */
@@ -30,6 +31,19 @@ const DISPATCH = { mount: '/kms/v1', wrongMethod: 'next' } as const;
 /** Every route the NCP router answers, as method and path, for the fuzz test. */
 export function ncpRoutes(s: Services): Array<{ method: string; path: string }> {
   return describeRoutes(ncpRouteTable(s), DISPATCH);
+}
+
+/** The NCP part of the OpenAPI document. */
+export function ncpApi(s: Services): DialectApi {
+  return {
+    name: 'ncp',
+    title: 'NCP KMS API 2.0',
+    description: 'keys named by keyTag under /kms/v1; answers {"code":"SUCCESS","data":…}, errors {"code","msg"} (docs/api/ncp.md)',
+    mount: DISPATCH.mount,
+    routes: ncpRouteTable(s),
+    auth: { header: 'x-ncp-ocapi-token', description: 'An API token (npx p11kms token create)' },
+    errors: NCP_ERRORS,
+  };
 }
 
 export function ncpRouter(s: Services, edge: Edge = {}): Router {
