@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     const runtime = openRuntime(config, log, {
       reconcileOnConnect: runsSweeper(),
       learnHandlesOnConnect: true,
-      ...(metrics ? { wrapModule: timedModule(metrics) } : {}),
+      ...(metrics ? { wrapModule: timedModule(metrics), observeCall: (op, s, ckr) => metrics.tokenCall(op, s, ckr) } : {}),
     });
     opened.runtime = runtime;
     // A token that can't be used at all (module, label, PIN) ends the process with one line saying why.

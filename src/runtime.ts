@@ -3,7 +3,7 @@ import type { Services } from './api/services';
 import { auditFiles } from './transport';
 import type { Config } from './config/schema';
 import { syncSoftHsmConf } from './config/softhsm-conf';
-import { openAuditKey as openTokenAuditKey, openToken, type AuditMac, type Hsm, type Pkcs11Api, type SessionPool, type Token, type TokenSettings } from './hsm';
+import { openAuditKey as openTokenAuditKey, openToken, type AuditMac, type CallObserver, type Hsm, type Pkcs11Api, type SessionPool, type Token, type TokenSettings } from './hsm';
 import { ApiTokens } from './kms/api-tokens';
 import { DataKeyStock } from './kms/datakey-stock';
 import { Crypto } from './kms/crypto';
@@ -46,6 +46,8 @@ export interface RuntimeOptions {
   readonly keygenInProcess?: boolean;
   /** Tests: wrap the real module in a fault-injecting proxy (test/helpers/fault-binding.ts). */
   readonly wrapModule?: (m: Pkcs11Api) => Pkcs11Api;
+  /** Metrics: the session threads' calls, which never pass the module object wrapModule wraps. */
+  readonly observeCall?: CallObserver;
 }
 
 /** `KMS_DB=postgres://…` (or postgresql://) selects PostgreSQL; anything else is a SQLite file. */
@@ -92,6 +94,7 @@ function tokenSettings(config: Config, opts: RuntimeOptions): TokenSettings {
     // The CLI makes one key and exits: a helper process would only add its start-up.
     keygenProcess: config.keygenProcess && !opts.keygenInProcess,
     ...(opts.wrapModule ? { wrapModule: opts.wrapModule } : {}),
+    ...(opts.observeCall ? { observeCall: opts.observeCall } : {}),
   };
 }
 

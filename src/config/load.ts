@@ -147,7 +147,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     hsmCallTimeoutMs: int('KMS_HSM_CALL_TIMEOUT_MS', env['KMS_HSM_CALL_TIMEOUT_MS'], 5000),
     tokenLabel,
     pin: readPin(env, dataDir, embedded),
-    ...(embedded && profile === 'softhsm2' ? { softhsmConf: path.join(dataDir, 'softhsm2.conf') } : {}),
+    // The embedded module is SoftHSM's for every profile but nss (generic drives it from session threads).
+    ...(embedded && profile !== 'nss' ? { softhsmConf: path.join(dataDir, 'softhsm2.conf') } : {}),
     dbPath: env['KMS_DB'] || path.join(dataDir, 'p11kms.db'),
     logLevel: (env['KMS_LOG_LEVEL'] || 'info') as Config['logLevel'],
     poolSize: int('KMS_POOL_SIZE', env['KMS_POOL_SIZE'], profile === 'softhsm2' ? 4 : 32),

@@ -15,11 +15,11 @@ import { moduleLoader } from './module';
 import { SessionPool, type PoolHealth } from './pool';
 import { ThreadedAuditKey } from './threaded-audit-key';
 import { ThreadedHsm } from './threaded-hsm';
-import { SessionThreads } from './threads';
+import { SessionThreads, type CallObserver } from './threads';
 
 export { exitProcess } from './exit';
 
-export type { TokenObject, VersionRef, PoolHealth, Pkcs11Api, SessionPool };
+export type { TokenObject, VersionRef, PoolHealth, Pkcs11Api, SessionPool, CallObserver };
 /** How a signature is made: PKCS#1 v1.5 over a DigestInfo the caller built, or PSS over a digest. */
 export type SignMechanism = Extract<Mechanism, { kind: 'rsa-pkcs' | 'rsa-pss' }>;
 
@@ -78,8 +78,13 @@ export interface TokenSettings {
   readonly findOffThread: boolean;
   /** Make and destroy CMK versions' token objects in a helper process (keygen-process.ts). */
   readonly keygenProcess: boolean;
-  /** Tests: wrap the real module in a fault-injecting proxy (test/helpers/fault-binding.ts). */
+  /**
+   * The inline profile's module object, wrapped: metrics time its calls; tests inject faults
+   * (test/helpers/fault-binding.ts).
+   */
   readonly wrapModule?: (m: Pkcs11Api) => Pkcs11Api;
+  /** The session threads' calls (the other profiles), timed: they never pass the main thread's module object. */
+  readonly observeCall?: CallObserver;
 }
 
 /** What an operator checks first about the token (the console's HSM page). */
@@ -190,6 +195,7 @@ function threadedToken(s: TokenSettings, log: Logger): Token {
       size: s.poolSize,
       waitMs: s.poolWaitMs,
       callTimeoutMs: s.callTimeoutMs,
+      ...(s.observeCall ? { observeCall: s.observeCall } : {}),
     },
     log,
   );

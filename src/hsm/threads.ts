@@ -35,7 +35,12 @@ export interface ThreadsOptions extends ThreadOptions {
   readonly callTimeoutMs: number;
   /** How often a token that is down is probed. */
   readonly probeMs?: number;
+  /** Told of every call's duration and, when it failed, its CKR name (metrics). */
+  readonly observeCall?: CallObserver;
 }
+
+/** `operation`: the thread operation (one or a few PKCS#11 calls); `ckr`: set when it failed. */
+export type CallObserver = (operation: string, seconds: number, ckr?: string) => void;
 
 type Op = ThreadCall['op'];
 
@@ -256,11 +261,15 @@ export class SessionThreads {
   async call<O extends Op>(r: CallOf<O>, opts: { retry?: boolean; deadlineMs?: number } = {}): Promise<ThreadValues[O]> {
     for (let attempt = 0; ; attempt++) {
       const t = await this.acquire();
+      const start = process.hrtime.bigint();
+      const seconds = (): number => Number(process.hrtime.bigint() - start) / 1e9;
       try {
         const out = await t.send(r, opts.deadlineMs ?? this.options.callTimeoutMs);
+        this.options.observeCall?.(r.op, seconds());
         this.release(t);
         return out;
       } catch (e) {
+        this.options.observeCall?.(r.op, seconds(), e instanceof HsmError ? e.ckrName : e instanceof DeadlineMissed ? 'DEADLINE' : e instanceof Abandoned ? 'ABANDONED' : 'UNKNOWN');
         const fault = this.failed(t, e);
         if (fault === 'abandoned') throw unavailable();
         if (!fault || !opts.retry || attempt > 0) throw e;

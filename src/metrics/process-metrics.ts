@@ -27,11 +27,12 @@ export function openServiceMetrics(config: Config, log: Logger, worker: boolean,
   const registry = processRegistry(worker);
   const metrics = new ServiceMetrics(
     {
+      // The token's report, not its pool: the session threads of the nss and generic profiles have none.
       pool: () => {
-        const s = runtime()?.pool.stats;
+        const s = runtime()?.token.report().sessions;
         return { inUse: s?.busy ?? 0, waiting: s?.waiting ?? 0, size: config.poolSize };
       },
-      tokenUp: () => runtime()?.pool.status.up ?? false,
+      tokenUp: () => runtime()?.token.status.up ?? false,
       keyCounts: async () => (await runtime()?.store.keyCounts()) ?? {},
     },
     config.metricsProjectLabel,

@@ -1,7 +1,8 @@
 /**
- * Times every call into the PKCS#11 module at the one place they all pass: the module object the
- * pool opens (the same seam a test's fault-injecting proxy uses), synchronous and off-thread calls
- * alike. Failures are counted by CKR name.
+ * Times every call of the inline profile (softhsm2) at the one place they all pass: the module object
+ * the pool opens (the same seam a test's fault-injecting proxy uses), synchronous and off-thread calls
+ * alike. Failures are counted by CKR name. The session threads of the other profiles load the module
+ * themselves; their calls are timed by the threads (the façade's observeCall).
  */
 import type { Pkcs11Api } from '../hsm';
 import type { ServiceMetrics } from './service-metrics';

@@ -98,6 +98,30 @@ describe('metrics', () => {
     assert.equal((await server.request('GET', '/metrics')).status, 404, 'not on the API port');
   });
 
+  it('when the token is driven from session threads (generic profile), then their calls are timed and their failures counted by CKR name', async () => {
+    const server = await TestServer.start({ KMS_LOG_LEVEL: 'info', KMS_TOKEN_PROFILE: 'generic' });
+    servers.push(server);
+    const url = await metricsUrl(server);
+    const token = server.token('p3', true);
+    const key = server.key('p3', 'threaded', 'AES_256');
+    const dk = await server.request('POST', '/v1.0/p3/kms/create-datakey', { headers: { 'X-Auth-Token': token }, body: { key_id: key.key_id, datakey_length: '256' } });
+    assert.equal(dk.status, 200);
+    const tampered = dk.body.cipher_text.slice(0, -2) + (dk.body.cipher_text.endsWith('00') ? '11' : '00');
+    const bad = await server.request('POST', '/v1.0/p3/kms/decrypt-datakey', {
+      headers: { 'X-Auth-Token': token },
+      body: { key_id: key.key_id, cipher_text: tampered, datakey_cipher_length: '32' },
+    });
+    assert.equal(bad.status, 400);
+    const m = await scrape(url);
+    const ops = m.text.split('\n').filter((l) => l.startsWith('p11kms_token_call_duration_seconds_count{'));
+    assert.ok(m.value('p11kms_token_call_duration_seconds_count', { operation: 'decrypt' }) >= 1, `the decryption's thread call is timed:\n${ops.join('\n')}`);
+    const errors = m.text.split('\n').filter((l) => l.startsWith('p11kms_token_call_errors_total{'));
+    assert.ok(errors.some((l) => /operation="decrypt".*ckr="CKR_[A-Z_]+"|ckr="CKR_[A-Z_]+".*operation="decrypt"/.test(l)), `the tampered ciphertext's failure is counted by CKR name:\n${errors.join('\n')}`);
+    assert.equal(m.value('p11kms_token_up'), 1);
+    assert.equal(m.value('p11kms_pool_sessions'), 32, "the generic profile's default KMS_POOL_SIZE");
+    assert.equal(m.value('p11kms_pool_sessions_in_use'), 0);
+  });
+
   it('when several workers serve, then the primary sums their metrics; the project label only when opted in', async () => {
     const server = await TestServer.start({ KMS_LOG_LEVEL: 'info', KMS_WORKERS: '2', KMS_METRICS_PROJECT_LABEL: 'true' });
     servers.push(server);
