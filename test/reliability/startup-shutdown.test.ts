@@ -20,6 +20,15 @@ after(async () => {
   for (const s of servers) await s.stop();
 });
 
+/** The server's warn and error lines: what a failure message needs to be read without a re-run. */
+function warnings(server: TestServer): string {
+  return server
+    .logs()
+    .split('\n')
+    .filter((l) => /"level":"(warn|error)"/.test(l))
+    .join('\n');
+}
+
 describe('start-up while the token does not answer', () => {
   it('when the token is silent at start-up (netshim, generic profile), then the service listens, /healthz is 503 with the reason, HSM calls are 503, and once the token answers it becomes healthy by itself', async () => {
     let hangFile = '';
@@ -44,14 +53,14 @@ describe('start-up while the token does not answer', () => {
     rmSync(hangFile);
     await until('healthy', async () => (await server.request('GET', '/healthz')).status === 200, { everyMs: 100 });
     const created = await server.request('POST', '/v1.0/p1/kms/create-key', { headers: { 'X-Auth-Token': token }, body: { key_alias: 'late' } });
-    assert.equal(created.status, 200, created.text);
+    assert.equal(created.status, 200, `${created.text}\n${warnings(server)}`);
     const plain = randomBytes(16).toString('hex');
     secrets.add(plain);
     const enc = await server.request('POST', '/v1.0/p1/kms/encrypt-data', {
       headers: { 'X-Auth-Token': token },
       body: { key_id: created.body.key_info.key_id, plain_text: plain },
     });
-    assert.equal(enc.status, 200, enc.text);
+    assert.equal(enc.status, 200, `${enc.text}\n${warnings(server)}`);
     const dec = await server.request('POST', '/v1.0/p1/kms/decrypt-data', { headers: { 'X-Auth-Token': token }, body: { cipher_text: enc.body.cipher_text } });
     assert.equal(dec.body.plain_text, plain);
     assert.match(server.logs(), /hsm token reachable again/);
