@@ -2,7 +2,7 @@
  * `npm run bench` — one run, one machine, on the embedded SoftHSM default (issue 5). It prints a
  * table and writes every figure to bench/results/<ISO timestamp>.json.
  *
- *   npm run bench                      full run, about 25 minutes (5-minute soak included)
+ *   npm run bench                      full run, about 35 minutes (5-minute soak included)
  *   npm run bench -- --quick           a try-out: short cells, 500-key scale run, 20 s soak
  *
  * Flags (all optional):
