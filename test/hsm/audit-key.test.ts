@@ -63,7 +63,7 @@ after(async () => {
 describe('audit records MACed by the token', () => {
   it('when many records are written at once, then each batch gets one MAC from the token, and the file verifies with it', async () => {
     const log = open('many.log');
-    const signsBefore = faults.count('signOffThread');
+    const signsBefore = faults.count('sign');
     await Promise.all(Array.from({ length: 700 }, (_, i) => log.write(entry(i))));
     await log.write(entry(700));
     await log.close();
@@ -71,7 +71,7 @@ describe('audit records MACed by the token', () => {
     assert.equal(records, 701);
     assert.ok(batches >= 3 && batches < 10, `${batches} batches`);
     assert.equal(macs, batches, 'one MAC per batch');
-    assert.equal(faults.count('signOffThread') - signsBefore, batches, 'one token call per batch');
+    assert.equal(faults.count('sign') - signsBefore, batches, 'one token call per batch');
     const lines = readFileSync(path.join(dataDir, 'many.log'), 'utf8').trim().split('\n');
     assert.equal(lines.filter((l) => l.includes('"mac":')).length, batches);
     assert.ok(lines[lines.length - 1]!.includes('"mac":'), 'a batch ends with its MAC');
@@ -96,7 +96,7 @@ describe('audit records MACed by the token', () => {
     const file = path.join(dataDir, 'outage.log');
     const log = open('outage.log');
     await log.write(entry(1));
-    faults.fail('signOffThread', 'CKR_FUNCTION_FAILED', 2);
+    faults.fail('sign', 'CKR_FUNCTION_FAILED', 2);
     await log.write(entry(2));
     await log.write(entry(3));
     assert.equal(log.stats.macs, 1);
