@@ -21,8 +21,8 @@ const MAX_STALE_CREATING_MS = 10 * 60_000;
 
 export interface Runtime {
   readonly services: Services;
-  /** The inline profile's session pool (tests look at it; undefined behaviour on session threads). */
-  readonly pool: SessionPool;
+  /** The inline profile's session pool (tests look at it); none on session threads (nss, generic). */
+  readonly pool: SessionPool | undefined;
   readonly token: Token;
   /** Resolves undefined once the first connection attempt is over, or with why the token can't be used at all (main.ts exits). */
   readonly started: Promise<string | undefined>;
@@ -178,7 +178,7 @@ export function openRuntime(config: Config, log: Logger, opts: RuntimeOptions = 
   };
   return {
     services,
-    pool: token.pool!,
+    pool: token.pool,
     token,
     started,
     hsm,

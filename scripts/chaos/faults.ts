@@ -197,6 +197,8 @@ export async function runFaultScenario(opts: { seconds: number; concurrency: num
     }
   }
   report.ciphertextsIssued = issued.length;
+  // The chaos run drives the inline (softhsm2) profile, whose pool it audits.
+  if (!runtime.pool) throw new Error('the chaos run needs the softhsm2 profile (an inline session pool)');
   const s = runtime.pool.stats;
   report.sessions = { opened: s.opened, closed: s.closed, dropped: s.dropped, open: s.open, recoveries: s.recoveries };
   // At most KMS_POOL_SIZE (2) lent-out sessions, plus the keeper that holds the session copies.

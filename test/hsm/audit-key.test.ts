@@ -19,6 +19,7 @@ import { AuditLog, macInput, readHead, verifyAuditFile, type AuditEntry } from '
 import { createLogger } from '../../src/log/logger';
 import { openRuntime, type Runtime } from '../../src/runtime';
 import { FaultInjector } from '../helpers/fault-binding';
+import { inlinePool } from '../helpers/inline-pool';
 import { ROOT } from '../helpers/server';
 
 let dataDir: string;
@@ -117,19 +118,19 @@ describe('audit records MACed by the token', () => {
     const last = readFileSync(file, 'utf8').trim().split('\n').pop()!;
     const { seq, hash } = JSON.parse(last) as { seq: number; hash: string };
     const data = macInput(seq, hash);
-    const second = await runtime.pool.use((s) => {
-      const m = runtime.pool.module;
+    const second = await inlinePool(runtime).use((s) => {
+      const m = inlinePool(runtime).module;
       const key = m.generateKey(s, { kind: 'generic-secret-key-gen' }, auditHmacTemplate(AUDIT_KEY_ID, AUDIT_KEY_LABEL));
       return m.sign(s, { kind: 'sha256-hmac' }, key, data, 32);
     });
-    const stranger = await runtime.pool.use((s) => {
-      const m = runtime.pool.module;
+    const stranger = await inlinePool(runtime).use((s) => {
+      const m = inlinePool(runtime).module;
       const key = m.generateKey(s, { kind: 'generic-secret-key-gen' }, auditHmacTemplate(Buffer.from('someone-else'), 'someone-else'));
       return m.sign(s, { kind: 'sha256-hmac' }, key, data, 32);
     });
-    const found = await runtime.pool.use((s) => runtime.pool.module.findObjects(s, [{ type: C.CKA_ID, value: AUDIT_KEY_ID }]));
+    const found = await inlinePool(runtime).use((s) => inlinePool(runtime).module.findObjects(s, [{ type: C.CKA_ID, value: AUDIT_KEY_ID }]));
     assert.equal(found.length, 2);
-    const fresh = new AuditKey(runtime.pool);
+    const fresh = new AuditKey(inlinePool(runtime));
     assert.equal(await fresh.verify(data, second), true);
     assert.equal(await fresh.verify(data, await fresh.mac(data)), true);
     assert.equal(await fresh.verify(data, stranger), false);

@@ -23,6 +23,7 @@ import { openRuntime, type Runtime } from '../../src/runtime';
 import { isKmsError } from '../../src/errors/kms-error';
 import { FaultInjector } from '../helpers/fault-binding';
 import { request } from '../helpers/http';
+import { inlinePool } from '../helpers/inline-pool';
 import { ROOT } from '../helpers/server';
 
 const WAIT_MS = 300;
@@ -68,13 +69,13 @@ async function roundTrips(): Promise<void> {
 
 /** Makes the pool hold both its sessions idle, so a fault reaches more than the next one used. */
 async function fillPool(): Promise<void> {
-  await runtime.pool.use(() => runtime.pool.use(() => undefined));
-  assert.equal(runtime.pool.stats.idle, 2);
+  await inlinePool(runtime).use(() => inlinePool(runtime).use(() => undefined));
+  assert.equal(inlinePool(runtime).stats.idle, 2);
 }
 
 /** No session is lost or leaked: everything opened was closed, dropped with its module, or is still pooled. */
 function assertNoLeak(): void {
-  const s = runtime.pool.stats;
+  const s = inlinePool(runtime).stats;
   assert.equal(s.busy, 0, JSON.stringify(s));
   assert.equal(s.waiting, 0, JSON.stringify(s));
   assert.ok(s.open <= 2 + s.keeper, JSON.stringify(s));
@@ -127,13 +128,13 @@ describe('HSM faults', () => {
 
   it('when every session is closed under the service (real C_CloseAllSessions, which also ends the login), then requests succeed on new, logged-in sessions', async () => {
     await roundTrips();
-    const before = runtime.pool.stats;
+    const before = inlinePool(runtime).stats;
     const logins = faults.count('login');
     await fillPool();
     await faults.closeAllSessions();
     await roundTrips();
     await roundTrips();
-    const after = runtime.pool.stats;
+    const after = inlinePool(runtime).stats;
     assert.ok(after.closed > before.closed, 'the dead sessions were closed and replaced');
     assert.ok(faults.count('login') > logins, 'the pool logged in again');
     assertNoLeak();
@@ -152,12 +153,12 @@ describe('HSM faults', () => {
 
   for (const ckr of ['CKR_SESSION_HANDLE_INVALID', 'CKR_USER_NOT_LOGGED_IN', 'CKR_DEVICE_ERROR'] as const) {
     it(`when one encrypt and one decrypt fail with ${ckr}, then the session is replaced, the call is retried once and the client sees success`, async () => {
-      const recoveries = runtime.pool.stats.recoveries;
+      const recoveries = inlinePool(runtime).stats.recoveries;
       faults.fail('encrypt', ckr, 1);
       faults.fail('decrypt', ckr, 1);
       await roundTrips();
       assert.equal(faults.injected.get('encrypt') !== undefined, true);
-      if (ckr === 'CKR_DEVICE_ERROR') assert.ok(runtime.pool.stats.recoveries > recoveries, 'the module was re-initialised');
+      if (ckr === 'CKR_DEVICE_ERROR') assert.ok(inlinePool(runtime).stats.recoveries > recoveries, 'the module was re-initialised');
       assertNoLeak();
     });
   }
@@ -203,15 +204,15 @@ describe('HSM faults', () => {
   });
 
   it('when 1000 requests hold sessions of a pool of 2, then each completes or gets a clean 503 after the configured wait; nothing deadlocks or leaks', async () => {
-    const opened = runtime.pool.stats;
+    const opened = inlinePool(runtime).stats;
     const started = Date.now();
     const waited: number[] = [];
     const results = await Promise.allSettled(
       Array.from({ length: 1000 }, () => {
         const t = Date.now();
-        return runtime.pool
+        return inlinePool(runtime)
           .use(async (s) => {
-            runtime.pool.module.generateRandom(s, 16);
+            inlinePool(runtime).module.generateRandom(s, 16);
             await new Promise((r) => setTimeout(r, 2)); // hold the session across a tick, as a slow HSM would
             return 'ok';
           })
@@ -230,7 +231,7 @@ describe('HSM faults', () => {
     for (const ms of waited) assert.ok(ms >= WAIT_MS - 5 && ms < WAIT_MS + 2000, `refused after ${ms} ms`);
     assert.ok(Date.now() - started < WAIT_MS * 4 + 5000, 'bounded');
     assertNoLeak();
-    assert.ok(runtime.pool.stats.opened - opened.opened <= 2, 'no sessions beyond the pool size were opened');
+    assert.ok(inlinePool(runtime).stats.opened - opened.opened <= 2, 'no sessions beyond the pool size were opened');
 
     // The same over HTTP, both dialects mixed: 200 or the dialect's 503, never anything else.
     const replies = await Promise.all(

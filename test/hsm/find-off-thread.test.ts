@@ -19,6 +19,7 @@ import { createLogger } from '../../src/log/logger';
 import { openRuntime, type Runtime } from '../../src/runtime';
 import { turnsDuring } from '../helpers/event-loop';
 import { FaultInjector } from '../helpers/fault-binding';
+import { inlinePool } from '../helpers/inline-pool';
 import { ROOT } from '../helpers/server';
 
 const FILLER = 600;
@@ -111,7 +112,7 @@ describe('object searches on the worker thread (KMS_FIND_OFF_THREAD, with the ke
     assert.equal(searches('findObjects'), 0, 'no search on the event loop');
     // On the event loop, a search of 600 objects would leave it a turn or two.
     assert.ok(turns > 5, `only ${turns} event-loop turns during a search of ${FILLER} objects`);
-    assert.equal(rt.pool.module.callsOffThread, 0);
+    assert.equal(inlinePool(rt).module.callsOffThread, 0);
   });
 
   it('when KMS_FIND_OFF_THREAD=false, then the same first use searches on the event loop', async () => {
@@ -214,14 +215,14 @@ describe('object searches on the worker thread (KMS_FIND_OFF_THREAD, with the ke
     const ref = await newVersion(rt);
     const use = sealsAndOpens(rt, ref);
     await new Promise((r) => setImmediate(r)); // the search has started
-    assert.equal(rt.pool.module.callsOffThread, 1, 'the search was expected on the worker thread by now');
+    assert.equal(inlinePool(rt).module.callsOffThread, 1, 'the search was expected on the worker thread by now');
     const inside: number[] = [];
-    faults.watch('reinitialize', () => inside.push(rt.pool.module.callsOffThread));
+    faults.watch('reinitialize', () => inside.push(inlinePool(rt).module.callsOffThread));
     faults.fail('generateRandom', 'CKR_DEVICE_ERROR');
     assert.equal((await rt.hsm.random(8)).length, 8); // faults, recovers (after the search), retried
     await use;
     assert.deepEqual(inside, [0], 'calls inside the module when it was re-initialised');
-    assert.equal(rt.pool.stats.recoveries, 1);
+    assert.equal(inlinePool(rt).stats.recoveries, 1);
     await sealsAndOpens(rt, ref); // and the re-initialised module finds it again
   });
 
@@ -231,8 +232,8 @@ describe('object searches on the worker thread (KMS_FIND_OFF_THREAD, with the ke
     const ref = await newVersion(rt);
     const use = rt.hsm.gcmEncrypt(ref, randomBytes(12), Buffer.alloc(0), randomBytes(16)).catch((e: unknown) => e);
     await new Promise((r) => setImmediate(r));
-    assert.equal(rt.pool.module.callsOffThread, 1);
-    const mod = rt.pool.module;
+    assert.equal(inlinePool(rt).module.callsOffThread, 1);
+    const mod = inlinePool(rt).module;
     const inside: number[] = [];
     faults.watch('finalize', () => inside.push(mod.callsOffThread));
     rt.close();

@@ -18,6 +18,7 @@ import { createLogger } from '../../src/log/logger';
 import { openRuntime, type Runtime } from '../../src/runtime';
 import { turnsDuring } from '../helpers/event-loop';
 import { FaultInjector } from '../helpers/fault-binding';
+import { inlinePool } from '../helpers/inline-pool';
 import { ROOT } from '../helpers/server';
 
 const PSS: SignMechanism = { kind: 'rsa-pss', hash: 'sha256' };
@@ -84,24 +85,24 @@ describe('RSA private-key operations off the event loop', () => {
     assert.equal(faults.calls.get('signOffThread'), 16);
     assert.equal(faults.calls.get('decryptOffThread'), 16);
     assert.equal(faults.attempts.get('sign') ?? 0, 0, 'no signature on the event loop');
-    assert.equal(rt.pool.module.callsOffThread, 0);
+    assert.equal(inlinePool(rt).module.callsOffThread, 0);
   });
 
   it('when a token fault strikes while signatures are inside the module, then it is re-initialised only after they left, and they succeed', async () => {
     const rt = open();
     await verify(rt, signs(rt, 1)); // the key's handle is known: the next signatures go straight in
     const inFlight = signs(rt, 2);
-    assert.equal(rt.pool.module.callsOffThread, 2, 'the signatures were expected inside the module by now');
+    assert.equal(inlinePool(rt).module.callsOffThread, 2, 'the signatures were expected inside the module by now');
     const inside: number[] = [];
-    faults.watch('reinitialize', () => inside.push(rt.pool.module.callsOffThread));
+    faults.watch('reinitialize', () => inside.push(inlinePool(rt).module.callsOffThread));
     faults.fail('generateRandom', 'CKR_DEVICE_ERROR');
     const random = await rt.hsm.random(8); // faults, recovers (after the signatures), retried
     assert.equal(random.length, 8);
     await verify(rt, inFlight);
     assert.deepEqual(inside, [0], 'calls inside the module when it was re-initialised');
-    assert.equal(rt.pool.stats.recoveries, 1);
+    assert.equal(inlinePool(rt).stats.recoveries, 1);
     assert.equal(faults.calls.get('reinitialize'), 1);
-    assert.equal(rt.pool.status.up, true);
+    assert.equal(inlinePool(rt).status.up, true);
     await verify(rt, signs(rt, 4)); // and the re-initialised module signs
   });
 
@@ -109,7 +110,7 @@ describe('RSA private-key operations off the event loop', () => {
     const rt = open();
     await verify(rt, signs(rt, 1));
     const inFlight = signs(rt, 2);
-    const mod = rt.pool.module;
+    const mod = inlinePool(rt).module;
     const inside: number[] = [];
     faults.watch('finalize', () => inside.push(mod.callsOffThread));
     rt.close();

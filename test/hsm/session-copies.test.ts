@@ -19,6 +19,7 @@ import { objectId, type VersionRef } from '../../src/hsm/hsm';
 import { createLogger } from '../../src/log/logger';
 import { openRuntime, type Runtime } from '../../src/runtime';
 import { FaultInjector } from '../helpers/fault-binding';
+import { inlinePool } from '../helpers/inline-pool';
 import { ROOT } from '../helpers/server';
 
 let dataDir: string;
@@ -53,8 +54,8 @@ async function seal(ref: VersionRef, plaintext: Buffer) {
 
 /** In the runtime's own application (session objects are per application): objects with this version's CKA_ID. */
 function objects(ref: VersionRef, token: boolean): Promise<ObjectHandle[]> {
-  return rt().pool.use((s) =>
-    rt().pool.module.findObjects(s, [
+  return inlinePool(rt()).use((s) =>
+    inlinePool(rt()).module.findObjects(s, [
       { type: C.CKA_ID, value: objectId(ref, 'cmk') },
       { type: C.CKA_TOKEN, value: token },
     ]),
@@ -62,7 +63,7 @@ function objects(ref: VersionRef, token: boolean): Promise<ObjectHandle[]> {
 }
 
 function flag(s: SessionHandle, h: ObjectHandle, type: number): boolean {
-  return rt().pool.module.getAttributes(s, h, [type]).get(type)?.[0] === 1;
+  return inlinePool(rt()).module.getAttributes(s, h, [type]).get(type)?.[0] === 1;
 }
 
 function ckrOf(fn: () => unknown): string {
@@ -105,8 +106,8 @@ describe('session copies of CMKs (KMS_SESSION_KEY_COPIES=2)', () => {
     assert.equal((await objects(keys.a, false)).length, 1, 'one session object with the version CKA_ID');
     // Decrypt with the TOKEN object itself, not through Hsm: the copy is the same key.
     const [token] = await objects(keys.a, true);
-    const opened = await rt().pool.use((s) =>
-      rt().pool.module.decrypt(s, { kind: 'aes-gcm', iv: last.iv, aad: last.aad }, token!, last.sealed, last.sealed.length),
+    const opened = await inlinePool(rt()).use((s) =>
+      inlinePool(rt()).module.decrypt(s, { kind: 'aes-gcm', iv: last.iv, aad: last.aad }, token!, last.sealed, last.sealed.length),
     );
     assert.deepEqual(opened, p);
     assert.deepEqual(await rt().hsm.gcmDecrypt(keys.a, last.iv, last.aad, last.sealed), p);
@@ -115,8 +116,8 @@ describe('session copies of CMKs (KMS_SESSION_KEY_COPIES=2)', () => {
   it('when the copy is examined, then it is a private, sensitive, non-extractable session object whose protection cannot be undone', async () => {
     const [copy] = await objects(keys.a, false);
     const [token] = await objects(keys.a, true);
-    await rt().pool.use((s) => {
-      const m = rt().pool.module;
+    await inlinePool(rt()).use((s) => {
+      const m = inlinePool(rt()).module;
       assert.equal(flag(s, copy!, C.CKA_TOKEN), false);
       assert.equal(flag(s, copy!, C.CKA_PRIVATE), true);
       assert.equal(flag(s, copy!, C.CKA_SENSITIVE), true);
@@ -183,7 +184,7 @@ describe('session copies of CMKs (KMS_SESSION_KEY_COPIES=2)', () => {
     assert.ok(attempts('copyObject') - before >= 1);
     assert.equal(rt().hsm.sessionCopies, 1);
     assert.equal((await objects(keys.c, false)).length, 1, 'one live copy, in the new keeper session');
-    const s = rt().pool.stats;
+    const s = inlinePool(rt()).stats;
     assert.equal(s.opened - s.closed - s.dropped, s.open, JSON.stringify(s));
   });
 });
@@ -201,6 +202,6 @@ describe('session copies off (KMS_SESSION_KEY_COPIES=0)', () => {
     assert.equal(attempts('copyObject'), 0);
     assert.equal(rt().hsm.sessionCopies, 0);
     const [token] = await objects(ref, true);
-    await rt().pool.use((s) => assert.equal(flag(s, token!, C.CKA_MODIFIABLE), false));
+    await inlinePool(rt()).use((s) => assert.equal(flag(s, token!, C.CKA_MODIFIABLE), false));
   });
 });
