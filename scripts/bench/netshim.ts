@@ -20,6 +20,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { drive, type LoadResult, type Target } from './load';
+import { median } from './stats';
 import { cli, newDataDir, removeDataDir, ROOT, Server } from './server';
 
 const PROJECT = 'bench';
@@ -61,23 +62,15 @@ interface Medians {
   describeUnderLoad: { p50Ms: number };
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 function medians(delayUs: number, rounds: readonly Row[]): Medians {
-  const of = (cell: (r: Row) => LoadResult) => ({
-    reqPerSec: median(rounds.map((r) => cell(r).reqPerSec)),
-    p50Ms: median(rounds.map((r) => cell(r).latencyMs.p50)),
-  });
+  const p50 = (cell: (r: Row) => LoadResult) => median(rounds.map((r) => cell(r).latencyMs.p50));
+  const of = (cell: (r: Row) => LoadResult) => ({ reqPerSec: median(rounds.map((r) => cell(r).reqPerSec)), p50Ms: p50(cell) });
   return {
     delayUs,
     createDatakey: of((r) => r.createDatakey),
     decryptDatakey: of((r) => r.decryptDatakey),
-    describeAlone: { p50Ms: of((r) => r.describeAlone).p50Ms },
-    describeUnderLoad: { p50Ms: of((r) => r.describeUnderLoad).p50Ms },
+    describeAlone: { p50Ms: p50((r) => r.describeAlone) },
+    describeUnderLoad: { p50Ms: p50((r) => r.describeUnderLoad) },
   };
 }
 

@@ -74,6 +74,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { signedAwsHeaders, type AwsCredential } from './aws-sign';
 import { networkHsmSection } from './netshim';
+import { median } from './stats';
 import { drive, type LoadResult, type Target } from './load';
 import { benchNodes, nodesTable, type NodesReport } from './nodes';
 import type { RawOutput, RawResult } from './raw';
@@ -296,10 +297,6 @@ const TARGET_ROUTES = ['create-datakey', 'create-custom-key'] as const;
 
 const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 function runRaw(d: DataDir, seconds: number, keyId: string, ops: string[]): RawOutput {
   const r = spawnSync(process.execPath, [path.join(__dirname, 'raw.js'), JSON.stringify({ seconds, project: PROJECT, keyId, ops })], {
